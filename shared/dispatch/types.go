@@ -1,0 +1,62 @@
+package dispatch
+
+import (
+	"context"
+	"time"
+)
+
+// Message is one business message on its way to a handler, whatever carried it (a queue
+// receive or a topic push). Transport fields are set by the caller; Data and Payload are
+// filled by the Router when it decodes the body.
+type Message struct {
+	// ID is the MNS message id.
+	ID string
+	// Type is the Alicom message type (SmsReport, SmsUp, ...); empty when the source does not say.
+	Type string
+	// Source names where the message came from: a queue name or a topic name.
+	Source string
+	// Body is the message body exactly as MNS stored it (for Alicom: base64 of a JSON object).
+	Body string
+	// BodyMD5 is the upper-case hex MD5 MNS reported for Body; empty skips the check.
+	BodyMD5 string
+	// DequeueCount is how many times the queue has delivered this message, this time included.
+	DequeueCount int64
+	// EnqueueTime is when the message entered the queue (or was published to a topic).
+	EnqueueTime time.Time
+	// FirstDequeueTime is when the queue first delivered the message.
+	FirstDequeueTime time.Time
+	// Tag is the topic message tag of a pushed message.
+	Tag string
+
+	// Data is the decoded JSON document (nil until decoded).
+	Data []byte
+	// Payload is the typed value decoded from Data: alicom.SmsReport, alicom.SmsUp, ... or
+	// alicom.Raw for a type the package does not know.
+	Payload any
+}
+
+// HandlerFunc handles one message. Nil means handled (delete it); an error keeps the message
+// for redelivery, unless it is wrapped with Permanent.
+type HandlerFunc func(ctx context.Context, m *Message) error
+
+// Middleware wraps a handler with a policy (recovery, timeout, ...).
+type Middleware func(h HandlerFunc) HandlerFunc
+
+// DeadLetterFunc records a message that will not be handled, with the reason. Only after it
+// returns nil may the message be deleted; an error keeps the message in the queue.
+type DeadLetterFunc func(ctx context.Context, m *Message, reason error) error
+
+// Outcome says what became of a dispatched message and so what its carrier must do with it.
+type Outcome int
+
+const (
+	// Handled: a handler succeeded; delete the message.
+	Handled Outcome = iota
+	// Retry: the message was not handled; keep it so it is delivered again.
+	Retry
+	// DeadLettered: the message was recorded on the dead-letter path; delete it.
+	DeadLettered
+	// Duplicate: a message with this id was already handled by this instance; delete it
+	// without running the handler again.
+	Duplicate
+)
