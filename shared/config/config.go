@@ -1,0 +1,283 @@
+// Package config owns the drain function's configuration: which environment variables it reads,
+// their defaults, and the validation that turns a wrong value into an error naming the variable
+// and what it expects. Nothing else in the project reads the environment for these settings.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Defaults. The endpoints are Alicom's fixed ones for mainland China; the international pair is
+// documented in the README.
+const (
+	DefaultMessageTypes      = "SmsReport,SmsUp"
+	DefaultMNSEndpoint       = "https://1943695596114318.mns.cn-hangzhou.aliyuncs.com"
+	DefaultDybaseapiEndpoint = "https://dybaseapi.aliyuncs.com"
+	DefaultRegion            = "cn-hangzhou"
+)
+
+// Var documents one environment variable: the README's configuration table is generated from
+// the same list, so the two cannot drift apart.
+type Var struct {
+	Name    string
+	Default string
+	Meaning string
+}
+
+// Vars lists every variable Load reads, in the order the README shows them.
+var Vars = []Var{
+	{"ALICOM_MESSAGE_TYPES", DefaultMessageTypes, "Comma-separated message types to drain; one Alicom queue each."},
+	{"ALICOM_ACCOUNT_UID", "FC: the function's account", "Your Alibaba Cloud account UID; queues are named `Alicom-Queue-<uid>-<type>`."},
+	{"ALICOM_QUEUE_NAMES", "", "Explicit queue names, `Type=QueueName,...`; overrides the derived name for those types."},
+	{"ALICOM_MNS_ENDPOINT", DefaultMNSEndpoint, "MNS endpoint URL of the Alicom queues (`http://127.0.0.1:9911` for the emulator)."},
+	{"ALICOM_DYBASEAPI_ENDPOINT", DefaultDybaseapiEndpoint, "Dybaseapi endpoint URL for `QueryTokenForMnsQueue`."},
+	{"ALICOM_REGION", DefaultRegion, "Region ID sent to Dybaseapi."},
+	{"DRAIN_RECEIVERS", "4", "Receivers per queue working in parallel (1..64); a drain starts with one and adds more while batches come back full."},
+	{"DRAIN_BATCH_SIZE", "16", "Messages per receive request (1..16)."},
+	{"DRAIN_WAIT_SECONDS", "1", "Long-poll wait of each receive (0..30); an empty queue costs one request and this long."},
+	{"DRAIN_MAX_MESSAGES", "0", "Messages per queue per invocation at most; 0 means until empty or the deadline."},
+	{"DRAIN_MAX_DURATION", "0", "Wall time per invocation at most (Go duration, e.g. `50s`); 0 means the platform deadline only."},
+	{"DRAIN_DEADLINE_MARGIN", "auto", "How long before the platform deadline to stop receiving; `auto` is wait + handler timeout + 3s."},
+	{"DRAIN_MAX_ATTEMPTS", "5", "Poison threshold: a message whose handler fails on this delivery or later is dead-lettered."},
+	{"DRAIN_HANDLER_TIMEOUT", "10s", "Time limit for one handler call."},
+	{"TOKEN_REFRESH_BEFORE", "2m", "Refresh a cached Alicom token when less than this remains."},
+	{"LOG_LEVEL", "info", "debug, info, warn or error."},
+}
+
+// Config is the validated drain configuration.
+type Config struct {
+	MessageTypes      []string
+	AccountUID        string
+	QueueNames        map[string]string
+	MNSEndpoint       string
+	DybaseapiEndpoint string
+	Region            string
+
+	Receivers      int
+	BatchSize      int
+	Wait           time.Duration
+	MaxMessages    int
+	MaxDuration    time.Duration
+	DeadlineMargin time.Duration // 0 means derived, see EffectiveDeadlineMargin
+	MaxAttempts    int64
+	HandlerTimeout time.Duration
+	RefreshBefore  time.Duration
+	LogLevel       slog.Level
+}
+
+// QueueName returns the queue that holds messages of type t: the explicit name when one was
+// configured, otherwise Alicom's `Alicom-Queue-<uid>-<type>` with uid, which the caller supplies
+// because on Function Compute it is known only per invocation.
+func (c Config) QueueName(t, uid string) (string, error) {
+	if n, ok := c.QueueNames[t]; ok {
+		return n, nil
+	}
+	if uid == "" {
+		return "", fmt.Errorf("ALICOM_ACCOUNT_UID: not set, and no queue name for %s in ALICOM_QUEUE_NAMES: expected your account UID (digits)", t)
+	}
+	return "Alicom-Queue-" + uid + "-" + t, nil
+}
+
+// EffectiveDeadlineMargin is how long before the platform deadline the drain stops receiving.
+// Derived by default so that a batch received just before the stop can still be handled and
+// deleted: one long-poll wait, one handler timeout, and three seconds for the deletes.
+func (c Config) EffectiveDeadlineMargin() time.Duration {
+	if c.DeadlineMargin > 0 {
+		return c.DeadlineMargin
+	}
+	return c.Wait + c.HandlerTimeout + 3*time.Second
+}
+
+var (
+	typeName = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]{0,63}$`)
+	// MNS queue names: letters, digits and '-', starting with a letter, at most 256 characters.
+	queueName = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9-]{0,255}$`)
+	digits    = regexp.MustCompile(`^[0-9]{1,32}$`)
+	regionID  = regexp.MustCompile(`^[a-z]{2,}(-[a-z0-9]+)+$`)
+)
+
+// Load reads the configuration through getenv (os.Getenv in production, a map in tests) and
+// validates all of it, so that one run reports every wrong variable at once.
+func Load(getenv func(string) string) (Config, error) {
+	l := loader{getenv: getenv}
+	c := Config{
+		MessageTypes:      l.types("ALICOM_MESSAGE_TYPES", DefaultMessageTypes),
+		AccountUID:        l.uid("ALICOM_ACCOUNT_UID"),
+		QueueNames:        l.queueNames("ALICOM_QUEUE_NAMES"),
+		MNSEndpoint:       l.endpoint("ALICOM_MNS_ENDPOINT", DefaultMNSEndpoint),
+		DybaseapiEndpoint: l.endpoint("ALICOM_DYBASEAPI_ENDPOINT", DefaultDybaseapiEndpoint),
+		Region:            l.region("ALICOM_REGION", DefaultRegion),
+		Receivers:         l.intIn("DRAIN_RECEIVERS", 4, 1, 64),
+		BatchSize:         l.intIn("DRAIN_BATCH_SIZE", 16, 1, 16),
+		Wait:              time.Duration(l.intIn("DRAIN_WAIT_SECONDS", 1, 0, 30)) * time.Second,
+		MaxMessages:       l.intIn("DRAIN_MAX_MESSAGES", 0, 0, 1<<30),
+		MaxDuration:       l.duration("DRAIN_MAX_DURATION", 0, 0, 24*time.Hour),
+		MaxAttempts:       int64(l.intIn("DRAIN_MAX_ATTEMPTS", 5, 1, 1000)),
+		HandlerTimeout:    l.duration("DRAIN_HANDLER_TIMEOUT", 10*time.Second, time.Millisecond, time.Hour),
+		RefreshBefore:     l.duration("TOKEN_REFRESH_BEFORE", 2*time.Minute, 0, time.Hour),
+		LogLevel:          l.level("LOG_LEVEL"),
+	}
+	if v := l.get("DRAIN_DEADLINE_MARGIN"); v != "" && v != "auto" {
+		c.DeadlineMargin = l.duration("DRAIN_DEADLINE_MARGIN", 0, time.Millisecond, time.Hour)
+	}
+	for t := range c.QueueNames {
+		if !contains(c.MessageTypes, t) {
+			l.fail("ALICOM_QUEUE_NAMES", "names a queue for %s, which ALICOM_MESSAGE_TYPES does not list", t)
+		}
+	}
+	return c, errors.Join(l.errs...)
+}
+
+type loader struct {
+	getenv func(string) string
+	errs   []error
+}
+
+func (l *loader) get(name string) string { return strings.TrimSpace(l.getenv(name)) }
+
+func (l *loader) fail(name, format string, args ...any) {
+	l.errs = append(l.errs, fmt.Errorf("%s: "+format, append([]any{name}, args...)...))
+}
+
+func (l *loader) types(name, def string) []string {
+	v := l.get(name)
+	if v == "" {
+		v = def
+	}
+	var out []string
+	for _, t := range strings.Split(v, ",") {
+		t = strings.TrimSpace(t)
+		switch {
+		case t == "":
+			continue
+		case !typeName.MatchString(t):
+			l.fail(name, "%q is not a message type name: expected a comma-separated list like SmsReport,SmsUp", t)
+		case contains(out, t):
+			l.fail(name, "%s is listed twice", t)
+		default:
+			out = append(out, t)
+		}
+	}
+	if len(out) == 0 {
+		l.fail(name, "no message type given: expected a comma-separated list like SmsReport,SmsUp")
+	}
+	return out
+}
+
+func (l *loader) uid(name string) string {
+	v := l.get(name)
+	if v != "" && !digits.MatchString(v) {
+		l.fail(name, "%q is not an account UID: expected digits only", v)
+		return ""
+	}
+	return v
+}
+
+func (l *loader) queueNames(name string) map[string]string {
+	out := map[string]string{}
+	v := l.get(name)
+	if v == "" {
+		return out
+	}
+	for _, pair := range strings.Split(v, ",") {
+		pair = strings.TrimSpace(pair)
+		if pair == "" {
+			continue
+		}
+		t, q, ok := strings.Cut(pair, "=")
+		t, q = strings.TrimSpace(t), strings.TrimSpace(q)
+		switch {
+		case !ok || !typeName.MatchString(t):
+			l.fail(name, "%q is not Type=QueueName: expected e.g. SmsReport=Alicom-Queue-123-SmsReport", pair)
+		case !queueName.MatchString(q):
+			l.fail(name, "%q is not a valid MNS queue name: expected letters, digits and '-', starting with a letter", q)
+		default:
+			out[t] = q
+		}
+	}
+	return out
+}
+
+func (l *loader) endpoint(name, def string) string {
+	v := l.get(name)
+	if v == "" {
+		return def
+	}
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil ||
+		(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+		l.fail(name, "%q is not an endpoint URL: expected scheme and host only, e.g. %s or http://127.0.0.1:9911", v, def)
+		return def
+	}
+	return u.Scheme + "://" + u.Host
+}
+
+func (l *loader) region(name, def string) string {
+	v := l.get(name)
+	if v == "" {
+		return def
+	}
+	if !regionID.MatchString(v) {
+		l.fail(name, "%q is not a region ID: expected e.g. cn-hangzhou or ap-southeast-1", v)
+		return def
+	}
+	return v
+}
+
+func (l *loader) intIn(name string, def, lo, hi int) int {
+	v := l.get(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo || n > hi {
+		l.fail(name, "%q is not valid: expected a whole number from %d to %d", v, lo, hi)
+		return def
+	}
+	return n
+}
+
+func (l *loader) duration(name string, def, lo, hi time.Duration) time.Duration {
+	v := l.get(name)
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if v == "0" {
+		d, err = 0, nil
+	}
+	if err != nil || d < lo || d > hi {
+		l.fail(name, "%q is not valid: expected a duration such as 10s or 2m, from %s to %s", v, lo, hi)
+		return def
+	}
+	return d
+}
+
+func (l *loader) level(name string) slog.Level {
+	v := l.get(name)
+	if v == "" {
+		return slog.LevelInfo
+	}
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(v)); err != nil {
+		l.fail(name, "%q is not a log level: expected debug, info, warn or error", v)
+		return slog.LevelInfo
+	}
+	return lv
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
