@@ -189,7 +189,7 @@ type run struct {
 	lastErr error
 
 	received, handled, deadLettered, duplicates, failed atomic.Int64
-	deleted, deleteFailed, requests                    atomic.Int64
+	deleted, deleteFailed, requests                     atomic.Int64
 
 	receiveWG sync.WaitGroup
 	deleteWG  sync.WaitGroup

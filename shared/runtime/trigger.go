@@ -7,8 +7,8 @@ import (
 	"fmt"
 	"time"
 
-	awsevents "github.com/aws/aws-lambda-go/events"
 	fcevents "github.com/aliyun/fc-runtime-go-sdk/events"
+	awsevents "github.com/aws/aws-lambda-go/events"
 )
 
 // TriggerKind says what kind of event started an invocation.
