@@ -23,8 +23,8 @@ const (
 	DefaultRegion            = "cn-hangzhou"
 )
 
-// Var documents one environment variable: the README's configuration table is generated from
-// the same list, so the two cannot drift apart.
+// Var documents one environment variable. A test holds the README's configuration table to this
+// list, so the two cannot drift apart.
 type Var struct {
 	Name    string
 	Default string

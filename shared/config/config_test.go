@@ -1,6 +1,8 @@
 package config
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -128,5 +130,26 @@ func TestQueueNameWithoutAUIDSaysWhatToSet(t *testing.T) {
 	_, err = c.QueueName("SmsReport", "")
 	if err == nil || !strings.Contains(err.Error(), "ALICOM_ACCOUNT_UID: not set") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestTheREADMEDocumentsEveryVariableWithItsDefault(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := map[string]string{}
+	for _, line := range strings.Split(string(b), "\n") {
+		if cells := strings.Split(line, "|"); len(cells) == 5 && strings.HasPrefix(strings.TrimSpace(cells[1]), "`") {
+			rows[strings.Trim(strings.TrimSpace(cells[1]), "`")] = strings.Trim(strings.TrimSpace(cells[2]), "`")
+		}
+	}
+	for _, v := range Vars {
+		got, ok := rows[v.Name]
+		if !ok {
+			t.Errorf("README's configuration table has no row for %s", v.Name)
+		} else if got != v.Default {
+			t.Errorf("README gives %s the default %q, the code %q", v.Name, got, v.Default)
+		}
 	}
 }
