@@ -1,0 +1,167 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/md5"
+	"encoding/base64"
+	"encoding/hex"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/alicom-drain/alicom-drain/shared/mnslocal"
+)
+
+// startEmulator runs an emulator on a free loopback port for one test.
+func startEmulator(t *testing.T) *mnslocal.Server {
+	t.Helper()
+	srv, err := mnslocal.Start(mnslocal.Config{Addr: "127.0.0.1:0", MessageTypes: []string{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	return srv
+}
+
+// mnsctl runs one command in-process with an environment holding only vars.
+func mnsctl(t *testing.T, vars map[string]string, stdin string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = run(context.Background(), args, env{
+		stdin: strings.NewReader(stdin), stdout: &out, stderr: &errb,
+		getenv: func(k string) string { return vars[k] },
+	})
+	return code, out.String(), errb.String()
+}
+
+func TestQueueCommandsAgainstTheEmulatorWithItsDefaultKeys(t *testing.T) {
+	srv := startEmulator(t)
+	vars := map[string]string{envEndpoint: srv.URL()}
+
+	if code, out, errs := mnsctl(t, vars, "", "create-queue", "ops-queue"); code != 0 || !strings.Contains(out, "Create Queue Succeed") {
+		t.Fatalf("create-queue: %d %q %q", code, out, errs)
+	} else if !strings.Contains(errs, "emulator's default keys") {
+		t.Errorf("the fallback to the emulator's keys is not announced: %q", errs)
+	}
+	receipt := `{"phone_number":"13000000000","success":true,"biz_id":"1234^0"}`
+	code, out, errs := mnsctl(t, vars, receipt+"\n", "send", "-queue", "ops-queue", "-base64", "-")
+	if code != 0 {
+		t.Fatalf("send: %d %q", code, errs)
+	}
+	encoded := base64.StdEncoding.EncodeToString([]byte(receipt))
+	sum := md5.Sum([]byte(encoded))
+	if !strings.Contains(out, "MessageBodyMD5:"+strings.ToUpper(hex.EncodeToString(sum[:]))) {
+		t.Errorf("send did not store base64 of the body as Alicom does: %q", out)
+	}
+
+	code, out, _ = mnsctl(t, vars, "", "peek", "-endpoint", srv.URL(), "-queue", "ops-queue", "-decode")
+	if code != 0 || !strings.Contains(out, "Body:"+encoded) || !strings.Contains(out, "Decoded:"+receipt) || strings.Contains(out, "ReceiptHandle") {
+		t.Fatalf("peek: %d %q", code, out)
+	}
+
+	code, out, _ = mnsctl(t, vars, "", "receive", "-queue", "ops-queue", "-n", "16")
+	handle := regexp.MustCompile(`ReceiptHandle:(\S+)`).FindStringSubmatch(out)
+	if code != 0 || handle == nil || !strings.Contains(out, "DequeueCount:1") {
+		t.Fatalf("receive: %d %q", code, out)
+	}
+	if code, out, errs := mnsctl(t, vars, "", "delete", "-queue", "ops-queue", handle[1]); code != 0 {
+		t.Fatalf("delete: %d %q %q", code, out, errs)
+	}
+	if code, out, _ := mnsctl(t, vars, "", "peek", "-queue", "ops-queue"); code != 0 || !strings.Contains(out, "No message.") {
+		t.Fatalf("after delete, peek: %d %q", code, out)
+	}
+	if code, _, errs := mnsctl(t, vars, "", "send", "-queue", "missing-queue", "x"); code != 1 || !strings.Contains(errs, "QueueNotExist") {
+		t.Errorf("send to a missing queue: %d %q", code, errs)
+	}
+	if code, out, _ := mnsctl(t, vars, "", "delete-queue", "ops-queue"); code != 0 || !strings.Contains(out, "Delete Queue Succeed") {
+		t.Errorf("delete-queue: %d %q", code, out)
+	}
+}
+
+func TestWrongKeysAreRefusedByTheEmulator(t *testing.T) {
+	srv := startEmulator(t)
+	vars := map[string]string{envEndpoint: srv.URL(), envAccessKeyID: "mnslocal", envAccessSecret: "wrong-secret"}
+	code, _, errs := mnsctl(t, vars, "", "create-queue", "q")
+	if code != 1 || !strings.Contains(errs, "SignatureDoesNotMatch") {
+		t.Fatalf("got %d %q, want a SignatureDoesNotMatch failure", code, errs)
+	}
+	if strings.Contains(errs, "wrong-secret") {
+		t.Error("the secret appears in the error output")
+	}
+}
+
+func TestBadCommandLinesAreUsageErrors(t *testing.T) {
+	for _, args := range [][]string{
+		{},
+		{"frobnicate"},
+		{"send", "-queue", "q"},
+		{"send", "-queue", "q", "-priority", "0", "x"},
+		{"subscribe", "-topic", "t", "ftp://x"},
+		{"subscribe", "-topic", "t", "-format", "YAML", "http://127.0.0.1:1/"},
+		{"peek", "-queue", "q", "-n", "17"},
+		{"create-topic"},
+	} {
+		if code, _, _ := mnsctl(t, nil, "", args...); code != 2 {
+			t.Errorf("%q: exit %d, want 2", args, code)
+		}
+	}
+	if code, _, _ := mnsctl(t, nil, "", "-h"); code != 0 {
+		t.Errorf("-h: exit %d, want 0", code)
+	}
+}
+
+func TestARealEndpointWithoutKeysIsRefusedBeforeAnyRequest(t *testing.T) {
+	vars := map[string]string{envEndpoint: "https://1943695596114318.mns.cn-hangzhou.aliyuncs.com"}
+	code, _, errs := mnsctl(t, vars, "", "create-topic", "t")
+	if code != 1 || !strings.Contains(errs, envAccessKeyID) {
+		t.Fatalf("got %d %q, want an error naming %s", code, errs, envAccessKeyID)
+	}
+}
+
+func TestEndpointsAndCredentials(t *testing.T) {
+	for _, s := range []string{"127.0.0.1:9911", "ftp://x", "http://u:p@h", "http://h/path", ""} {
+		if _, err := parseEndpoint(s); err == nil {
+			t.Errorf("parseEndpoint(%q) accepted", s)
+		}
+	}
+	for s, shaped := range map[string]bool{
+		"https://1943695596114318.mns.cn-hangzhou.aliyuncs.com":          true,
+		"http://1943695596114318.mns.cn-hangzhou-internal.aliyuncs.com/": true,
+		"http://127.0.0.1:9911":   false,
+		"http://localhost:9911":   false,
+		"https://mns.example.com": false,
+	} {
+		u, err := parseEndpoint(s)
+		if err != nil {
+			t.Fatalf("parseEndpoint(%q): %v", s, err)
+		}
+		if sdkShaped(u) != shaped {
+			t.Errorf("sdkShaped(%q) = %v", s, !shaped)
+		}
+		// Whatever the shape, building a client must not panic.
+		if _, err := newMNSClient(u, credentials{KeyID: "id", Secret: "secret"}, 0); err != nil {
+			t.Errorf("newMNSClient(%q): %v", s, err)
+		}
+	}
+	u, _ := url.Parse("http://[::1]:9911")
+	c, err := resolveCredentials(u, func(string) string { return "" })
+	if err != nil || !c.Emulator || c.KeyID != emulatorAccessKeyID {
+		t.Errorf("loopback without keys: %+v %v", c, err)
+	}
+	c, _ = resolveCredentials(u, func(k string) string {
+		return map[string]string{envAccessKeyID: "AK", envAccessSecret: "TOPSECRET", envSecurityToken: "TOKEN"}[k]
+	})
+	if s := c.String(); strings.Contains(s, "TOPSECRET") || strings.Contains(s, "TOKEN") || !strings.Contains(s, "AK") {
+		t.Errorf("credentials.String() = %q", s)
+	}
+	if _, err := resolveCredentials(u, func(k string) string {
+		if k == envAccessKeyID {
+			return "AK"
+		}
+		return ""
+	}); err == nil {
+		t.Error("a key id without a secret was accepted")
+	}
+}

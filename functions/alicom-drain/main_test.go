@@ -1,0 +1,245 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/alicom-drain/alicom-drain/shared/mnslocal"
+	"github.com/alicom-drain/alicom-drain/shared/runtime/runtimetest"
+)
+
+// These tests build the function binary and run it the three ways it is deployed: under the
+// Function Compute and Lambda runtime APIs (a stand-in speaking each protocol to the platforms'
+// real SDKs) and locally, against the emulator.
+
+var (
+	buildOnce sync.Once
+	binary    string
+	buildErr  error
+)
+
+func functionBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "alicom-drain-bin")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binary = filepath.Join(dir, "alicom-drain")
+		out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput()
+		if err != nil {
+			buildErr = &buildError{err, string(out)}
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binary
+}
+
+type buildError struct {
+	err error
+	out string
+}
+
+func (e *buildError) Error() string { return e.err.Error() + "\n" + e.out }
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binary != "" {
+		os.RemoveAll(filepath.Dir(binary))
+	}
+	os.Exit(code)
+}
+
+const (
+	key    = "fn-test-key"
+	secret = "fn-test-secret-77aa"
+	uid    = "1234567890123456"
+)
+
+func startEmulator(t *testing.T, messages int) *mnslocal.Server {
+	t.Helper()
+	srv, err := mnslocal.Start(mnslocal.Config{Addr: "127.0.0.1:0", AccessKeyID: key, AccessKeySecret: secret, AlicomUID: uid, MessageTypes: []string{"SmsReport", "SmsUp"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	body, err := os.ReadFile("../../events/messages/SmsReport.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, body); err != nil {
+		t.Fatal(err)
+	}
+	for range messages {
+		if _, err := srv.SendMessage(srv.AlicomQueueName("SmsReport"), base64.StdEncoding.EncodeToString(compact.Bytes())); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return srv
+}
+
+// baseEnv is the environment of the function process: the emulator's endpoints and nothing of
+// the test process's own environment but PATH and HOME.
+func baseEnv(srv *mnslocal.Server, extra ...string) []string {
+	return append([]string{
+		"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"),
+		"ALICOM_MNS_ENDPOINT=" + srv.URL(), "ALICOM_DYBASEAPI_ENDPOINT=" + srv.URL(),
+		"ALICOM_MESSAGE_TYPES=SmsReport,SmsUp", "DRAIN_WAIT_SECONDS=0",
+	}, extra...)
+}
+
+type report struct {
+	Platform     string `json:"platform"`
+	RequestID    string `json:"request_id"`
+	TokenFetches int    `json:"token_fetches"`
+	Trigger      struct {
+		Kind string `json:"kind"`
+	} `json:"trigger"`
+	Queues []struct {
+		Queue   string `json:"queue"`
+		Handled int    `json:"handled"`
+		Deleted int    `json:"deleted"`
+		Stop    string `json:"stop_reason"`
+	} `json:"queues"`
+}
+
+func runUnder(t *testing.T, platform runtimetest.Platform, env []string, event string, inv runtimetest.Invocation) (runtimetest.Result, string) {
+	t.Helper()
+	rt := runtimetest.New(platform)
+	defer rt.Close()
+	cmd := exec.Command(functionBinary(t))
+	cmd.Env = append(env, rt.EnvVar())
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	raw, err := os.ReadFile(filepath.Join("..", "..", "events", event))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	res, err := rt.Invoke(ctx, raw, inv)
+	if err != nil {
+		t.Fatalf("%v; function stderr:\n%s", err, stderr.String())
+	}
+	return res, stderr.String()
+}
+
+func TestUnderFunctionComputeTheRoleCredentialsAndAccountOfTheInvocationAreUsed(t *testing.T) {
+	srv := startEmulator(t, 40)
+	// No keys and no UID in the environment: both come from the invocation, as on FC.
+	res, logs := runUnder(t, runtimetest.FC, baseEnv(srv), "fc-timer.json", runtimetest.Invocation{
+		RequestID: "fc-req-1", AccountID: uid, Region: "cn-hangzhou",
+		AccessKeyID: key, AccessKeySecret: secret, SecurityToken: "",
+	})
+	if res.Failed {
+		t.Fatalf("invocation failed: %s\nlogs:\n%s", res.Body, logs)
+	}
+	var rep report
+	if err := json.Unmarshal(res.Body, &rep); err != nil {
+		t.Fatalf("%v: %s", err, res.Body)
+	}
+	if rep.Platform != "fc" || rep.RequestID != "fc-req-1" || rep.Trigger.Kind != "fc-timer" || len(rep.Queues) != 2 ||
+		rep.Queues[0].Handled != 40 || rep.Queues[0].Deleted != 40 || rep.Queues[1].Stop != "empty" {
+		t.Fatalf("report %s", res.Body)
+	}
+	if strings.Contains(logs, secret) {
+		t.Fatal("the role's secret reached the logs")
+	}
+}
+
+func TestUnderLambdaTheKeysComeFromTheEnvironment(t *testing.T) {
+	srv := startEmulator(t, 5)
+	env := baseEnv(srv, "ALICOM_ACCOUNT_UID="+uid, "ALIBABA_CLOUD_ACCESS_KEY_ID="+key, "ALIBABA_CLOUD_ACCESS_KEY_SECRET="+secret)
+	res, logs := runUnder(t, runtimetest.Lambda, env, "lambda-schedule.json", runtimetest.Invocation{RequestID: "aws-req-1"})
+	if res.Failed {
+		t.Fatalf("invocation failed: %s\nlogs:\n%s", res.Body, logs)
+	}
+	var rep report
+	if err := json.Unmarshal(res.Body, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Platform != "lambda" || rep.RequestID != "aws-req-1" || rep.Trigger.Kind != "lambda-schedule" || rep.Queues[0].Deleted != 5 {
+		t.Fatalf("report %s", res.Body)
+	}
+}
+
+func TestUnderFunctionComputeAFailedDrainFailsTheInvocation(t *testing.T) {
+	srv := startEmulator(t, 0)
+	res, _ := runUnder(t, runtimetest.FC, baseEnv(srv, "ALICOM_ACCOUNT_UID="+uid), "fc-timer.json", runtimetest.Invocation{
+		AccessKeyID: key, AccessKeySecret: "wrong-secret",
+	})
+	if !res.Failed || !strings.Contains(string(res.Body), "SignatureDoesNotMatch") {
+		t.Fatalf("result %+v %s: want a failed invocation that names the refusal", res, res.Body)
+	}
+}
+
+func TestLocallyTheReportGoesToStdoutAndLogsToStderr(t *testing.T) {
+	srv := startEmulator(t, 3)
+	cmd := exec.Command(functionBinary(t), "-event", "../../events/fc-timer.json")
+	cmd.Env = baseEnv(srv, "ALICOM_ACCOUNT_UID="+uid, "ALIBABA_CLOUD_ACCESS_KEY_ID="+key, "ALIBABA_CLOUD_ACCESS_KEY_SECRET="+secret)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("%v\n%s", err, stderr.String())
+	}
+	var rep report
+	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
+		t.Fatalf("stdout is not the report: %v\n%s", err, stdout.String())
+	}
+	if rep.Platform != "local" || rep.Queues[0].Handled != 3 {
+		t.Fatalf("report %s", stdout.String())
+	}
+	lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
+	for _, l := range lines {
+		if !json.Valid([]byte(l)) {
+			t.Fatalf("stderr line is not JSON: %s", l)
+		}
+	}
+	if len(lines) < 4 {
+		t.Fatalf("want a line per message and a summary, got:\n%s", stderr.String())
+	}
+}
+
+func TestBadConfigurationExitsWithTheVariableAndWhatItExpects(t *testing.T) {
+	tests := []struct {
+		name string
+		env  []string
+		want string
+	}{
+		{"a receiver count that is not a number", []string{"DRAIN_RECEIVERS=many"}, `DRAIN_RECEIVERS: \"many\" is not valid: expected a whole number from 1 to 64`},
+		{"an endpoint without a scheme", []string{"ALICOM_MNS_ENDPOINT=localhost:9911"}, `ALICOM_MNS_ENDPOINT: \"localhost:9911\" is not an endpoint URL`},
+		{"an unknown log level", []string{"LOG_LEVEL=verbose"}, `LOG_LEVEL: \"verbose\" is not a log level`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cmd := exec.Command(functionBinary(t))
+			cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, tt.env...)
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			err := cmd.Run()
+			if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 {
+				t.Fatalf("err = %v, want exit status 2", err)
+			}
+			if !strings.Contains(stderr.String(), tt.want) {
+				t.Fatalf("stderr = %s\nwant it to contain %s", stderr.String(), tt.want)
+			}
+		})
+	}
+}

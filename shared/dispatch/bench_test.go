@@ -1,0 +1,120 @@
+package dispatch
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/alicom-drain/alicom-drain/shared/alicom"
+)
+
+// sample is one fixture from events/messages as Alicom would queue it.
+type sample struct {
+	name, typ, body, md5 string
+}
+
+func loadSamples(b *testing.B) []sample {
+	paths, err := filepath.Glob("../../events/messages/*.json")
+	if err != nil || len(paths) == 0 {
+		b.Fatalf("no fixtures in ../../events/messages: %v", err)
+	}
+	sort.Strings(paths)
+	var out []sample
+	for _, p := range paths {
+		raw, err := os.ReadFile(p)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var buf bytes.Buffer
+		if err := json.Compact(&buf, raw); err != nil {
+			b.Fatal(err)
+		}
+		name := strings.TrimSuffix(filepath.Base(p), ".json")
+		typ, _, _ := strings.Cut(name, "-")
+		body := base64.StdEncoding.EncodeToString(buf.Bytes())
+		out = append(out, sample{name: name, typ: typ, body: body, md5: md5Hex(body)})
+	}
+	return out
+}
+
+// benchRouter has a no-op typed handler for every known type and a no-op fallback.
+func benchRouter(b *testing.B, opts Options) *Router {
+	opts.Fallback = func(context.Context, *Message) error { return nil }
+	r := mustRouter(b, opts)
+	OnSmsReport(r, func(context.Context, *Message, alicom.SmsReport) error { return nil })
+	OnSmsUp(r, func(context.Context, *Message, alicom.SmsUp) error { return nil })
+	OnVoiceReport(r, func(context.Context, *Message, alicom.VoiceReport) error { return nil })
+	OnVoiceCallReport(r, func(context.Context, *Message, alicom.VoiceCallReport) error { return nil })
+	OnDypnsSmsVerifyReport(r, func(context.Context, *Message, alicom.DypnsSmsVerifyReport) error { return nil })
+	OnMnsCardTemplate(r, func(context.Context, *Message, alicom.MnsCardTemplate) error { return nil })
+	return r
+}
+
+// benchIDs are cycled through so that with the default dedup size every id has been
+// forgotten before it comes round again: each Dispatch does the full work, none is Duplicate.
+var benchIDs = func() []string {
+	ids := make([]string, 2*DefaultDedupSize+1)
+	for i := range ids {
+		ids[i] = "0B2D3C3E5F6A7B8C-1-" + strconv.Itoa(i)
+	}
+	return ids
+}()
+
+func runDispatch(b *testing.B, r *Router, s sample) {
+	ctx := context.Background()
+	enqueued := time.Now()
+	source := "Alicom-Queue-1092397003988387-" + s.typ
+	var m Message
+	i := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		m = Message{
+			ID: benchIDs[i], Type: s.typ, Source: source,
+			Body: s.body, BodyMD5: s.md5, DequeueCount: 1, EnqueueTime: enqueued,
+		}
+		if i++; i == len(benchIDs) {
+			i = 0
+		}
+		if out, err := r.Dispatch(ctx, &m); out != Handled {
+			b.Fatalf("%s: %v, %v", s.name, out, err)
+		}
+	}
+}
+
+// BenchmarkDispatch measures decode + dispatch through a Router with the default options
+// (Recover, a 30 s Timeout, deduplication) to a no-op typed handler, per sample body.
+func BenchmarkDispatch(b *testing.B) {
+	for _, s := range loadSamples(b) {
+		b.Run(s.name, func(b *testing.B) { runDispatch(b, benchRouter(b, Options{}), s) })
+	}
+}
+
+// BenchmarkDispatchOptions shows what the default middleware and deduplication cost, on the
+// SmsReport sample.
+func BenchmarkDispatchOptions(b *testing.B) {
+	var report sample
+	for _, s := range loadSamples(b) {
+		if s.name == alicom.TypeSmsReport {
+			report = s
+		}
+	}
+	for _, c := range []struct {
+		name string
+		opts Options
+	}{
+		{"defaults", Options{}},
+		{"no timeout", Options{HandlerTimeout: -1}},
+		{"no dedup", Options{DedupSize: -1}},
+		{"no timeout no dedup", Options{HandlerTimeout: -1, DedupSize: -1}},
+	} {
+		b.Run(c.name, func(b *testing.B) { runDispatch(b, benchRouter(b, c.opts), report) })
+	}
+}

@@ -1,0 +1,276 @@
+package token
+
+import (
+	"context"
+
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// CacheOptions configure a Cache. The zero value is usable.
+type CacheOptions struct {
+	// RefreshBefore is how long before ExpireTime a token is replaced; default 2m (what every
+	// official demo does). For tokens that live less than twice as long, half their remaining
+	// life is used instead, so a short-lived token is not refetched on every call.
+	RefreshBefore time.Duration
+	// Now is the clock; default time.Now. Tests pass a controlled clock.
+	Now func() time.Time
+	// Logger receives one info line per fetch and a warning per failed fetch; default
+	// slog.Default(). Nothing logged contains a secret.
+	Logger *slog.Logger
+	// FetchTimeout bounds one fetch in case the Fetcher does not bound itself; default 30s.
+	// A fetch is not cancelled when the caller that started it gives up, because other
+	// callers may be waiting for the same token.
+	FetchTimeout time.Duration
+}
+
+// retryAfterFailure is how long a previous, still valid token is served after a failed
+// refresh before the next refresh attempt, so an outage of Dybaseapi is not hammered by every
+// receive of every queue.
+const retryAfterFailure = 10 * time.Second
+
+// Cache keeps one token per message type for the life of the process (a warm instance) and
+// fetches a new one when less than RefreshBefore remains. It is safe for concurrent use.
+type Cache struct {
+	f       Fetcher
+	opts    CacheOptions
+	fetches atomic.Int64
+
+	mu      sync.Mutex
+	entries map[string]*entry
+}
+
+type entry struct {
+	tok       Token
+	has       bool
+	refreshAt time.Time
+	retryAt   time.Time // after a failed refresh: no new attempt before this while tok is valid
+	call      *call     // the fetch in flight, if any
+}
+
+type call struct {
+	done chan struct{}
+	tok  Token
+	err  error
+}
+
+// NewCache returns a Cache over f.
+func NewCache(f Fetcher, opts CacheOptions) (*Cache, error) {
+	if f == nil {
+		return nil, fmt.Errorf("%w: NewCache needs a Fetcher", ErrInvalidArgument)
+	}
+	if opts.RefreshBefore < 0 {
+		return nil, fmt.Errorf("%w: CacheOptions.RefreshBefore %v: want a positive duration (0 means 2m)", ErrInvalidArgument, opts.RefreshBefore)
+	}
+	if opts.FetchTimeout < 0 {
+		return nil, fmt.Errorf("%w: CacheOptions.FetchTimeout %v: want a positive duration (0 means 30s)", ErrInvalidArgument, opts.FetchTimeout)
+	}
+	if opts.RefreshBefore == 0 {
+		opts.RefreshBefore = 2 * time.Minute
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.FetchTimeout == 0 {
+		opts.FetchTimeout = 30 * time.Second
+	}
+	return &Cache{f: f, opts: opts, entries: make(map[string]*entry)}, nil
+}
+
+// Fetches returns how many times the Fetcher has been called.
+func (c *Cache) Fetches() int64 { return c.fetches.Load() }
+
+// Token returns the token for messageType, fetching one when none is cached or the cached one
+// is due for refresh. queueName is passed to the Fetcher (Dybaseapi accepts it optionally).
+//
+// Only one fetch per message type runs at a time; concurrent callers wait for it, each as long
+// as its own ctx allows. While a cached token is still valid, only the caller that started a
+// refresh waits for it, the others get the cached token at once; and if the refresh fails the
+// still valid token is returned (and a warning logged) instead of the error.
+func (c *Cache) Token(ctx context.Context, messageType, queueName string) (Token, error) {
+	if strings.TrimSpace(messageType) == "" {
+		return Token{}, fmt.Errorf("%w: empty message type", ErrInvalidArgument)
+	}
+	c.mu.Lock()
+	e := c.entries[messageType]
+	if e == nil {
+		e = &entry{}
+		c.entries[messageType] = e
+	}
+	now := c.opts.Now()
+	if e.has {
+		if now.Before(e.refreshAt) {
+			defer c.mu.Unlock()
+			return e.tok, nil
+		}
+		if now.Before(e.tok.ExpireTime) && (e.call != nil || now.Before(e.retryAt)) {
+			defer c.mu.Unlock()
+			return e.tok, nil
+		}
+	}
+	cl := e.call
+	if cl == nil {
+		cl = c.startFetch(ctx, e, messageType, queueName)
+	}
+	c.mu.Unlock()
+
+	select {
+	case <-cl.done:
+	case <-ctx.Done():
+		return Token{}, fmt.Errorf("token: waiting for the %s token: %w", messageType, ctx.Err())
+	}
+	if cl.err == nil {
+		return cl.tok, nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e.has && c.opts.Now().Before(e.tok.ExpireTime) {
+		return e.tok, nil
+	}
+	return Token{}, cl.err
+}
+
+// startFetch runs the Fetcher in its own goroutine; c.mu must be held.
+func (c *Cache) startFetch(ctx context.Context, e *entry, messageType, queueName string) *call {
+	cl := &call{done: make(chan struct{})}
+	e.call = cl
+	// WithoutCancel keeps the context's values (the platform's credentials live there) but
+	// not its cancellation: the fetch serves every waiter, not only the one that started it.
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.opts.FetchTimeout)
+	go func() {
+		defer cancel()
+		start := time.Now()
+		c.fetches.Add(1)
+		tok, err := c.fetch(fctx, messageType, queueName)
+		took := time.Since(start)
+
+		c.mu.Lock()
+		now := c.opts.Now()
+		servingPrevious := false
+		if err == nil {
+			e.tok, e.has = tok, true
+			e.refreshAt = c.refreshAt(tok, now, messageType)
+			e.retryAt = time.Time{}
+		} else if e.has && now.Before(e.tok.ExpireTime) {
+			servingPrevious = true
+			e.retryAt = now.Add(retryAfterFailure)
+		}
+		e.call = nil
+		cl.tok, cl.err = tok, err
+		c.mu.Unlock()
+		// Log before waking the waiters, so a caller that got the result finds the line.
+		c.logFetch(fctx, messageType, queueName, tok, err, took, servingPrevious)
+		close(cl.done)
+	}()
+	return cl
+}
+
+func (c *Cache) logFetch(ctx context.Context, messageType, queueName string, tok Token, err error, took time.Duration, servingPrevious bool) {
+	if err == nil {
+		c.opts.Logger.LogAttrs(ctx, slog.LevelInfo, "alicom token fetched",
+			slog.String("message_type", messageType), slog.String("queue", queueName),
+			slog.String("access_key_id", redactID(tok.AccessKeyID)),
+			slog.Time("expire_time", tok.ExpireTime), slog.Duration("took", took),
+			slog.Int64("fetches", c.fetches.Load()))
+		return
+	}
+	msg := "alicom token fetch failed"
+	if servingPrevious {
+		msg = "alicom token refresh failed; serving the previous token until it expires"
+	}
+	c.opts.Logger.LogAttrs(ctx, slog.LevelWarn, msg,
+		slog.String("message_type", messageType), slog.String("queue", queueName),
+		slog.Duration("took", took), slog.String("error", err.Error()))
+}
+
+// fetch calls the Fetcher, turning a panic or an empty token into an error.
+func (c *Cache) fetch(ctx context.Context, messageType, queueName string) (tok Token, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			tok, err = Token{}, fmt.Errorf("token: the fetcher panicked for message type %q: %v", messageType, r)
+		}
+	}()
+	tok, err = c.f.Fetch(ctx, messageType, queueName)
+	if err == nil && (tok.AccessKeyID == "" || tok.AccessKeySecret == "" || tok.SecurityToken == "" || tok.ExpireTime.IsZero()) {
+		err = &FetchError{MessageType: messageType, Message: "the fetcher returned an incomplete token", Kind: ErrBadResponse}
+	}
+	if err != nil {
+		return Token{}, err
+	}
+	return tok, nil
+}
+
+// refreshAt decides when tok is replaced; c.mu must be held.
+func (c *Cache) refreshAt(tok Token, now time.Time, messageType string) time.Time {
+	life := tok.ExpireTime.Sub(now)
+	if life <= 0 {
+		// Expired on arrival by our clock: the local clock is off, or the service is. The
+		// server is the judge, so use the token, but do not refetch on every call; a
+		// "token expired" answer from the queue invalidates it anyway.
+		c.opts.Logger.Warn("alicom token is already expired by the local clock; check the clock",
+			slog.String("message_type", messageType), slog.Time("expire_time", tok.ExpireTime), slog.Time("now", now))
+		return now.Add(retryAfterFailure)
+	}
+	return tok.ExpireTime.Add(-min(c.opts.RefreshBefore, life/2))
+}
+
+// Invalidate drops the cached token for messageType if it is still stale, the token a queue
+// found expired or rejected; the next Token call fetches a new one. When several callers report
+// the same stale token only the first drops it, so they cause one fetch, not one each; a
+// report about a token already replaced does nothing.
+func (c *Cache) Invalidate(messageType string, stale Token) {
+	if stale.IsZero() {
+		return
+	}
+	c.mu.Lock()
+	e := c.entries[messageType]
+	dropped := e != nil && e.has && e.tok.same(stale)
+	if dropped {
+		e.tok, e.has, e.refreshAt, e.retryAt = Token{}, false, time.Time{}, time.Time{}
+	}
+	c.mu.Unlock()
+	if dropped {
+		c.opts.Logger.Info("alicom token invalidated", slog.String("message_type", messageType),
+			slog.String("access_key_id", redactID(stale.AccessKeyID)))
+	}
+}
+
+// ForQueue adapts the cache to a queue's credential provider (queue.CredentialProvider) for one
+// message type's queue, without either package importing the other.
+func (c *Cache) ForQueue(messageType, queueName string) *QueueCredentials {
+	return &QueueCredentials{cache: c, messageType: messageType, queueName: queueName}
+}
+
+// QueueCredentials hands a queue the current token of one message type and passes the
+// queue's "token expired" reports back to the cache. It implements queue.CredentialProvider.
+type QueueCredentials struct {
+	cache       *Cache
+	messageType string
+	queueName   string
+}
+
+// Credentials returns the current token's three parts.
+func (q *QueueCredentials) Credentials(ctx context.Context) (accessKeyID, accessKeySecret, securityToken string, err error) {
+	t, err := q.cache.Token(ctx, q.messageType, q.queueName)
+	if err != nil {
+		return "", "", "", err
+	}
+	return t.AccessKeyID, t.AccessKeySecret, t.SecurityToken, nil
+}
+
+// ReportExpired invalidates the token with these parts if it is still the cached one.
+func (q *QueueCredentials) ReportExpired(accessKeyID, securityToken string) {
+	q.cache.Invalidate(q.messageType, Token{AccessKeyID: accessKeyID, SecurityToken: securityToken})
+}
+
+// String names the message type and queue (no secrets).
+func (q *QueueCredentials) String() string {
+	return fmt.Sprintf("token.QueueCredentials{%s %s}", q.messageType, q.queueName)
+}
