@@ -124,17 +124,19 @@ func runUnder(t *testing.T, platform runtimetest.Platform, env []string, event s
 	cmd.Env = append(env, rt.EnvVar())
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
 	raw, err := os.ReadFile(filepath.Join("..", "..", "events", event))
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	res, err := rt.Invoke(ctx, raw, inv)
+	// The runtime loop never exits by itself; stop it before reading what it wrote.
+	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
 	if err != nil {
 		t.Fatalf("%v; function stderr:\n%s", err, stderr.String())
 	}

@@ -389,11 +389,11 @@ func TestATokenThatExpiresMidDrainIsRefreshedWithoutLosingAMessage(t *testing.T)
 
 func TestTheDeadlineStopsTheDrainWithNothingHalfHandled(t *testing.T) {
 	e := newEnv(t, "SmsReport")
-	const total = 400
+	const total = 1000 // 63 batches of handlers that take 50 ms: 3 s of work against a 0.8 s deadline
 	e.send("SmsReport", sample(t, "SmsReport"), total)
-	d := e.function(e.config(map[string]string{"DRAIN_DEADLINE_MARGIN": "300ms", "DRAIN_RECEIVERS": "2"}), func(r *dispatch.Router) {
+	d := e.function(e.config(map[string]string{"DRAIN_DEADLINE_MARGIN": "300ms", "DRAIN_RECEIVERS": "1"}), func(r *dispatch.Router) {
 		r.Handle("SmsReport", func(ctx context.Context, m *dispatch.Message) error {
-			time.Sleep(20 * time.Millisecond) // a handler slow enough that the deadline comes first
+			time.Sleep(50 * time.Millisecond)
 			return nil
 		})
 	})
