@@ -6,10 +6,16 @@ import (
 	"crypto/md5"
 	"encoding/base64"
 	"encoding/hex"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/alicom-drain/alicom-drain/shared/mnslocal"
 )
@@ -163,5 +169,100 @@ func TestEndpointsAndCredentials(t *testing.T) {
 		return ""
 	}); err == nil {
 		t.Error("a key id without a secret was accepted")
+	}
+}
+
+func TestTopicCommandsDoWhatSeed004sScriptsDo(t *testing.T) {
+	srv := startEmulator(t)
+	var mu sync.Mutex
+	var pushes []*http.Request
+	var bodies []string
+	endpoint := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		pushes, bodies = append(pushes, r), append(bodies, string(b))
+		mu.Unlock()
+		w.WriteHeader(http.StatusCreated)
+	}))
+	t.Cleanup(endpoint.Close)
+	vars := map[string]string{envEndpoint: srv.URL()}
+	steps := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"create-topic", "MyTopic1"}, "Create Topic Succeed! TopicName:MyTopic1"},
+		{[]string{"create-topic", "MyTopic1"}, "Topic already exists"},
+		{[]string{"get-topic", "MyTopic1"}, "TopicName:MyTopic1"},
+		{[]string{"subscribe", "-topic", "MyTopic1", "-name", "MyTopic1-Sub1", "-format", "simplified", "-strategy", "exponential_decay_retry", endpoint.URL + "/notifications"},
+			"Create Subscription Succeed! TopicName:MyTopic1 SubName:MyTopic1-Sub1"},
+		{[]string{"get-subscription", "-topic", "MyTopic1", "-name", "MyTopic1-Sub1"}, "Format:SIMPLIFIED Strategy:EXPONENTIAL_DECAY_RETRY"},
+		{[]string{"publish", "-topic", "MyTopic1"}, "MessageCount:3"},
+		{[]string{"publish", "-topic", "MyTopic1", "-tag", "SmsReport", "-base64", `{"phone_number":"13000000000"}`}, "Publish Message Succeed."},
+	}
+	for _, s := range steps {
+		code, out, errs := mnsctl(t, vars, "", s.args...)
+		if code != 0 || !strings.Contains(out, s.want) {
+			t.Fatalf("%q: exit %d, stdout %q, stderr %q; want %q", s.args, code, out, errs, s.want)
+		}
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		mu.Lock()
+		n := len(bodies)
+		mu.Unlock()
+		if n == 4 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d pushes arrived, want 4", n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	mu.Lock()
+	got := strings.Join(bodies, "|")
+	mu.Unlock()
+	for i := range 3 {
+		if !strings.Contains(got, fmt.Sprintf("I am test message %d.", i)) {
+			t.Errorf("the seed's message %d was not pushed: %q", i, got)
+		}
+	}
+	if !strings.Contains(got, base64.StdEncoding.EncodeToString([]byte(`{"phone_number":"13000000000"}`))) {
+		t.Errorf("the -base64 message was not pushed base64-encoded: %q", got)
+	}
+	for _, args := range [][]string{
+		{"unsubscribe", "-topic", "MyTopic1", "-name", "MyTopic1-Sub1"},
+		{"delete-topic", "MyTopic1"},
+	} {
+		if code, out, errs := mnsctl(t, vars, "", args...); code != 0 || !strings.Contains(out, "Succeed") {
+			t.Fatalf("%q: exit %d %q %q", args, code, out, errs)
+		}
+	}
+	if code, _, errs := mnsctl(t, vars, "", "publish", "-topic", "MyTopic1", "x"); code != 1 || !strings.Contains(errs, "TopicNotExist") {
+		t.Errorf("publish to a deleted topic: %d %q", code, errs)
+	}
+}
+
+func TestDemoPushRunsTheWalkThroughEndToEnd(t *testing.T) {
+	// Real keys in the environment must not leak into the demo: it talks to its own emulator.
+	vars := map[string]string{envAccessKeyID: "LTAIreal", envAccessSecret: "real-secret"}
+	code, out, errs := mnsctl(t, vars, "", "demo-push", "-format", "JSON")
+	if code != 0 {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
+	}
+	for _, want := range []string{
+		"Create Topic Succeed! TopicName:MyTopic1",
+		"Create Subscription Succeed! TopicName:MyTopic1 SubName:MyTopic1-Sub1",
+		"All 3 messages verified and handled",
+		"Delete Topic Succeed! TopicName:MyTopic1",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if n := strings.Count(out, "Notify Message Succeed!"); n != 3 {
+		t.Errorf("%d messages handled, want 3:\n%s", n, out)
+	}
+	if n := strings.Count(out, `"POST" "201" "/notifications"`); n != 3 {
+		t.Errorf("%d access-log lines with 201, want 3:\n%s", n, out)
 	}
 }

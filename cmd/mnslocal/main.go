@@ -1,6 +1,7 @@
 // Command mnslocal serves the local MNS + Dybaseapi emulator (package shared/mnslocal) on
-// one address: the MNS queue REST API under /queues/..., the Dybaseapi RPC
-// (QueryTokenForMnsQueue) at /, and JSON stats at /_mnslocal/stats.
+// one address: the MNS queue REST API under /queues/..., topics with signed HTTP push under
+// /topics/..., the Dybaseapi RPC (QueryTokenForMnsQueue) at /, JSON stats at
+// /_mnslocal/stats and the push signing certificate at /_mnslocal/cert.pem.
 //
 //	go run ./cmd/mnslocal -log-level debug
 //
@@ -80,6 +81,7 @@ func parseFlags(args []string, stderr io.Writer, getenv func(string) string) (mn
 	fs.DurationVar(&cfg.Jitter, "jitter", 0, "random extra delay in [0, jitter) added to every request")
 	fs.Var(&faults, "fault", "inject faults: Operation=rate:kind[:stall], kind 500|drop|stall, e.g. BatchReceiveMessage=0.1:500 (repeatable)")
 	fs.Int64Var(&cfg.Seed, "seed", 1, "seed for fault decisions and jitter")
+	fs.Float64Var(&cfg.PushRetryScale, "push-retry-scale", 1, "multiplies the waits between topic push retries (0.01: BACKOFF_RETRY's 10-20 s become 100-200 ms)")
 	fs.StringVar(&logLevel, "log-level", "info", "debug (a line per request), info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err

@@ -12,8 +12,9 @@ import (
 // something it does not handle exactly as encoding/json would (an escaped key, a key that only
 // matches a field without regard to case, a value of the wrong kind, deep nesting, any
 // error), it gives up and the caller falls back to encoding/json, which then produces the
-// result or the error. The invariant, checked by FuzzFastPathAgreesWithEncodingJSON: when the
-// reader succeeds, encoding/json would have succeeded with the same value.
+// result or the error. The invariant, checked by FuzzFastPathAgreesWithEncodingJSON and
+// FuzzFastPathFieldValues: when the reader succeeds, encoding/json would have succeeded with
+// the same value.
 
 // maxFastDepth bounds nesting on the fast path; deeper documents go to encoding/json.
 const maxFastDepth = 32

@@ -121,3 +121,43 @@ func FuzzFastPathAgreesWithEncodingJSON(f *testing.F) {
 		}
 	})
 }
+
+// fieldNames lists every wire name per type, in the case the fast path matches exactly.
+var fieldNames = map[string][]string{
+	TypeSmsReport: {"phone_number", "success", "biz_id", "out_id", "send_time", "report_time", "err_code",
+		"err_msg", "sms_size", "To", "Status", "MessageId", "SmsSize", "SendDate", "ReceiveDate",
+		"ErrorCode", "ErrorDescription", "TaskId"},
+	TypeSmsUp: {"phone_number", "content", "sign_name", "send_time", "dest_code", "sequence_id"},
+	TypeVoiceReport: {"call_id", "originate_time", "ring_time", "start_time", "end_time", "caller", "callee",
+		"duration", "status_code", "early_media_code", "hangup_direction", "status_msg", "out_id", "dtmf",
+		"voice_type", "dialog_id", "toll_type"},
+	TypeVoiceCallReport: {"call_id", "status_code", "smart_status_code", "status_time", "out_id", "dtmf"},
+	TypeMnsCardTemplate: {"template_code", "approval_status", "desc", "extData", "tmpOps"},
+}
+
+// FuzzFastPathFieldValues builds objects from real field names and fuzzed values, which
+// random mutation of whole documents rarely reaches, and holds the fast path to the same
+// invariant as FuzzFastPathAgreesWithEncodingJSON.
+func FuzzFastPathFieldValues(f *testing.F) {
+	for _, v := range []string{`"x"`, `1`, `-0.5e3`, `null`, `true`, `"true"`, `"2017-06-01 10:00:00"`,
+		`"20170901000000"`, `"Thu, 25 Nov 2021 10:27:00 +0800"`, `{"a":[1]}`, `[{"state":1}]`, `"\u00e9"`, `"10秒"`} {
+		f.Add(uint8(0), v, uint8(1), `"y"`)
+	}
+	f.Fuzz(func(t *testing.T, k1 uint8, v1 string, k2 uint8, v2 string) {
+		for typ, names := range fieldNames {
+			doc := []byte(`{"` + names[int(k1)%len(names)] + `":` + v1 + `,"` + names[int(k2)%len(names)] + `":` + v2 + `}`)
+			p := fastParsers[typ]
+			fast, ok := p.fast(doc)
+			if !ok {
+				continue
+			}
+			slow, err := p.slow(doc)
+			if err != nil {
+				t.Fatalf("%s: fast path accepted %q, encoding/json refused it: %v", typ, doc, err)
+			}
+			if !reflect.DeepEqual(fast, slow) {
+				t.Fatalf("%s: for %q\nfast %#v\nslow %#v", typ, doc, fast, slow)
+			}
+		}
+	})
+}

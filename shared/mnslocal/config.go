@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"strconv"
 	"strings"
@@ -72,6 +73,10 @@ type Config struct {
 	// expiry; nil means time.Now. Long-poll waits always use real time. Real SDKs sign
 	// with the real time, so keep a test clock within 15 minutes of it.
 	Now func() time.Time
+	// PushRetryScale multiplies the waits between push retries (BACKOFF_RETRY: 10–20 s,
+	// EXPONENTIAL_DECAY_RETRY: 1 s doubling to 512 s), so tests can watch retries happen in
+	// milliseconds: 0.001 turns 10 s into 10 ms. 0 means 1 (the real schedule).
+	PushRetryScale float64
 }
 
 // FaultKind says how an injected fault fails a request.
@@ -149,6 +154,9 @@ func (c Config) Validate() error {
 	}
 	if c.Latency < 0 || c.Jitter < 0 {
 		return fmt.Errorf("mnslocal: Config.Latency %v / Config.Jitter %v: want >= 0", c.Latency, c.Jitter)
+	}
+	if c.PushRetryScale < 0 || math.IsNaN(c.PushRetryScale) || math.IsInf(c.PushRetryScale, 0) {
+		return fmt.Errorf("mnslocal: Config.PushRetryScale %v: want a finite number >= 0 (0 means 1)", c.PushRetryScale)
 	}
 	for op, f := range c.Faults {
 		if err := f.validate(op); err != nil {

@@ -5,8 +5,10 @@
 // handles, priorities, delays, retention, long polling), the wire format (status codes,
 // XML namespace and layout, headers), request authentication (MNS HMAC-SHA1 signatures,
 // Date skew, customer keys and the STS credentials it issues itself, with per-queue scope),
-// the Dybaseapi RPC (signature version 1.0, JSON or XML answers), injected latency and
-// faults, and statistics. Official MNS SDKs of any language work against it unchanged
+// the Dybaseapi RPC (signature version 1.0, JSON or XML answers), topics with signed HTTP
+// push (XML, JSON and SIMPLIFIED notifications, RSA-SHA1 signatures by a key whose
+// certificate it serves, retries per notify strategy), injected latency and faults, and
+// statistics. Official MNS SDKs of any language work against it unchanged
 // apart from their endpoint.
 //
 // It deliberately shares no code with the client side of this project: a bug copied into

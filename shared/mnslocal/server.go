@@ -230,8 +230,12 @@ const (
 // ServeHTTP runs the shared layers in order: classify (operation name), stats, latency,
 // fault, then authentication and the operation itself.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path == "/_mnslocal/stats" {
+	switch r.URL.Path {
+	case "/_mnslocal/stats":
 		s.serveStats(w, r)
+		return
+	case certPath:
+		s.serveCert(w, r)
 		return
 	}
 	start := time.Now()

@@ -20,6 +20,8 @@ type Stats struct {
 	TokensIssued int64 `json:"tokens_issued"`
 	// Queues holds the message counts of every queue by name.
 	Queues map[string]QueueStats `json:"queues"`
+	// Pushes counts topic push deliveries.
+	Pushes PushStats `json:"pushes"`
 }
 
 // QueueStats are the message counts of one queue. Deleted counts messages deleted by
@@ -67,6 +69,7 @@ func (s *Server) Stats() Stats {
 		TokenRequests: s.stats.tokens.Load(),
 		TokensIssued:  s.stats.tokensIssued.Load(),
 		Queues:        make(map[string]QueueStats),
+		Pushes:        s.topics.pushStats(),
 	}
 	for op, c := range s.stats.requests {
 		if n := c.Load(); n > 0 {
@@ -91,6 +94,7 @@ func (s *Server) ResetStats() {
 	s.stats.mns.Store(0)
 	s.stats.tokens.Store(0)
 	s.stats.tokensIssued.Store(0)
+	s.topics.resetPushStats()
 	for _, q := range s.queueList() {
 		q.mu.Lock()
 		q.deleted = 0

@@ -73,10 +73,6 @@ func newTestDybaseapi(t *testing.T, endpoint string, creds CredentialSource, tim
 }
 
 func TestDybaseapiFetchesAToken(t *testing.T) {
-	saved := time.Local
-	time.Local = time.FixedZone("UTC-3", -3*3600)
-	t.Cleanup(func() { time.Local = saved })
-
 	srv := newFakeDybaseapi(t, false, okAnswer)
 	d := newTestDybaseapi(t, srv.URL, StaticCredentials(roleCreds), 0)
 	tok, err := d.Fetch(context.Background(), "SmsReport", "Alicom-Queue-1234567890123456-SmsReport")

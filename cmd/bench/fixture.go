@@ -1,0 +1,205 @@
+package main
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/alicom-drain/alicom-drain/shared/mnslocal"
+	ali_mns "github.com/aliyun/aliyun-mns-go-sdk"
+	"github.com/aliyun/alibaba-cloud-sdk-go/services/dybaseapi"
+	"github.com/valyala/fasthttp"
+)
+
+// The customer key pair the emulator accepts in every run. Only Dybaseapi sees it: the queues
+// are read with the STS tokens Dybaseapi hands out, as Alicom's queues are.
+const (
+	benchKeyID     = "bench-key"
+	benchKeySecret = "bench-key-secret-5c1e"
+	benchUID       = mnslocal.DefaultAlicomUID
+	// sdkEndpoint is an MNS-shaped endpoint for the raw SDK clients of the baselines: the SDK
+	// panics unless the host has 5 dot-separated parts, so the requests carry this host and a
+	// loopback transport delivers them to the emulator.
+	sdkEndpoint = "http://1943695596114318.mns.cn-hangzhou.aliyuncs.com"
+)
+
+// sample is one sample body as Alicom queues it: compact JSON, standard base64.
+type sample struct {
+	typ, name, body string
+}
+
+// loadSamples reads events/messages and returns, for each wanted type, every sample of that type
+// (file name up to the first '-' is the type), base64-encoded like Alicom's bodies.
+func loadSamples(dir string, types []string) (map[string][]sample, error) {
+	paths, err := filepath.Glob(filepath.Join(dir, "*.json"))
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(paths)
+	out := make(map[string][]sample)
+	for _, p := range paths {
+		name := strings.TrimSuffix(filepath.Base(p), ".json")
+		typ, _, _ := strings.Cut(name, "-")
+		raw, err := os.ReadFile(p)
+		if err != nil {
+			return nil, err
+		}
+		var buf bytes.Buffer
+		if err := json.Compact(&buf, raw); err != nil {
+			return nil, fmt.Errorf("%s: %w", p, err)
+		}
+		out[typ] = append(out[typ], sample{typ: typ, name: name, body: base64.StdEncoding.EncodeToString(buf.Bytes())})
+	}
+	for _, t := range types {
+		if len(out[t]) == 0 {
+			return nil, fmt.Errorf("-types: no sample body for message type %q in %s", t, dir)
+		}
+	}
+	return out, nil
+}
+
+// fixture is one emulator preloaded with a backlog, the round trip already injected and the
+// counters zeroed: each measured run gets its own, so no run sees another's leftovers.
+type fixture struct {
+	srv     *mnslocal.Server
+	types   []string
+	backlog map[string]int // messages preloaded per message type
+}
+
+// newFixture starts an emulator with one Alicom queue per type and spreads backlog messages over
+// them (each queue cycling through its type's sample bodies), then sets the round trip.
+func newFixture(rtt time.Duration, backlog int, types []string, samples map[string][]sample) (*fixture, error) {
+	srv, err := mnslocal.Start(mnslocal.Config{
+		Addr: "127.0.0.1:0", AccessKeyID: benchKeyID, AccessKeySecret: benchKeySecret,
+		AlicomUID: benchUID, MessageTypes: types,
+	})
+	if err != nil {
+		return nil, err
+	}
+	f := &fixture{srv: srv, types: types, backlog: make(map[string]int)}
+	for i, t := range types {
+		n := backlog / len(types)
+		if i < backlog%len(types) {
+			n++
+		}
+		name := srv.AlicomQueueName(t)
+		bodies := samples[t]
+		for j := range n {
+			if _, err := srv.SendMessage(name, bodies[j%len(bodies)].body); err != nil {
+				srv.Close()
+				return nil, fmt.Errorf("preloading %s: %w", name, err)
+			}
+		}
+		f.backlog[t] = n
+	}
+	// Preloading went in-process; from here on every request pays the round trip and counts.
+	srv.SetLatency(rtt, 0)
+	srv.ResetStats()
+	return f, nil
+}
+
+func (f *fixture) close() { _ = f.srv.Close() }
+
+// queueName is the Alicom queue of a message type.
+func (f *fixture) queueName(t string) string { return f.srv.AlicomQueueName(t) }
+
+// stsToken is what QueryTokenForMnsQueue hands out.
+type stsToken struct{ id, secret, token string }
+
+// fetchToken asks the emulator's Dybaseapi for a queue token with the alibaba-cloud-sdk-go
+// client, as every official demo does before it builds its MNS client.
+func fetchToken(addr, messageType string) (stsToken, error) {
+	c, err := dybaseapi.NewClientWithAccessKey("cn-hangzhou", benchKeyID, benchKeySecret)
+	if err != nil {
+		return stsToken{}, err
+	}
+	c.Domain = addr
+	req := dybaseapi.CreateQueryTokenForMnsQueueRequest()
+	req.Scheme = "http"
+	req.MessageType = messageType
+	resp, err := c.QueryTokenForMnsQueue(req)
+	if err != nil {
+		return stsToken{}, fmt.Errorf("QueryTokenForMnsQueue %s: %w", messageType, err)
+	}
+	if resp.Code != "OK" {
+		return stsToken{}, fmt.Errorf("QueryTokenForMnsQueue %s: code %q", messageType, resp.Code)
+	}
+	dto := resp.MessageTokenDTO
+	return stsToken{id: dto.AccessKeyId, secret: dto.AccessKeySecret, token: dto.SecurityToken}, nil
+}
+
+// loopback hands every request of the SDK's fasthttp client to a HostClient dialing the
+// emulator, whatever host the SDK put into the URL.
+type loopback struct{ hc *fasthttp.HostClient }
+
+func (l loopback) RoundTrip(_ *fasthttp.HostClient, req *fasthttp.Request, resp *fasthttp.Response) (bool, error) {
+	return false, l.hc.Do(req, resp)
+}
+
+// newSDKClient returns a raw aliyun-mns-go-sdk client signed with tok that talks to the emulator
+// at addr over at most conns keep-alive connections. It is what the baselines use: the SDK as an
+// application would, with nothing of this project's queue package in between.
+func newSDKClient(addr string, tok stsToken, conns int) ali_mns.MNSClient {
+	c := ali_mns.NewAliMNSClientWithConfig(ali_mns.AliMNSClientConfig{
+		EndPoint: sdkEndpoint, AccessKeyId: tok.id, AccessKeySecret: tok.secret, Token: tok.token,
+		TimeoutSecond: 35, MaxConnsPerHost: conns,
+	})
+	c.SetTransport(loopback{&fasthttp.HostClient{
+		Addr: addr, ReadTimeout: 35 * time.Second, WriteTimeout: 35 * time.Second,
+		MaxConns: conns, MaxConnWaitTimeout: 35 * time.Second,
+		// No silent replays: each request the loop makes is one request on the wire.
+		MaxIdemponentCallAttempts: 1,
+		DisablePathNormalizing:    true,
+	}})
+	return c
+}
+
+// isEmpty says whether an SDK receive error means the queue had no message.
+func isEmpty(err error) bool {
+	return err != nil && ali_mns.ERR_MNS_MESSAGE_NOT_EXIST.IsEqual(err)
+}
+
+// receiveOne is ali_mns ReceiveMessage with its channels folded into a return value.
+func receiveOne(q ali_mns.AliMNSQueue, waitSeconds int64) (ali_mns.MessageReceiveResponse, error) {
+	respCh := make(chan ali_mns.MessageReceiveResponse, 1)
+	errCh := make(chan error, 1)
+	if waitSeconds > 0 {
+		q.ReceiveMessage(respCh, errCh, waitSeconds)
+	} else {
+		q.ReceiveMessage(respCh, errCh)
+	}
+	select {
+	case r := <-respCh:
+		return r, nil
+	case err := <-errCh:
+		return ali_mns.MessageReceiveResponse{}, err
+	default:
+		return ali_mns.MessageReceiveResponse{}, errors.New("the SDK returned neither a message nor an error")
+	}
+}
+
+// receiveBatch is ali_mns BatchReceiveMessage with its channels folded into a return value.
+func receiveBatch(q ali_mns.AliMNSQueue, n int32, waitSeconds int64) ([]ali_mns.MessageReceiveResponse, error) {
+	respCh := make(chan ali_mns.BatchMessageReceiveResponse, 1)
+	errCh := make(chan error, 1)
+	if waitSeconds > 0 {
+		q.BatchReceiveMessage(respCh, errCh, n, waitSeconds)
+	} else {
+		q.BatchReceiveMessage(respCh, errCh, n)
+	}
+	select {
+	case r := <-respCh:
+		return r.Messages, nil
+	case err := <-errCh:
+		return nil, err
+	default:
+		return nil, errors.New("the SDK returned neither messages nor an error")
+	}
+}

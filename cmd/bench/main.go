@@ -1,0 +1,478 @@
+// Command bench measures what a user of the Alicom drain pays for — MNS requests per message
+// and run time per message — against faithful Go re-implementations of the official demos'
+// consuming loops, all on the local emulator with an injected round trip:
+//
+//	go run ./cmd/bench                     # the full run (a few minutes), tables on stdout
+//	go run ./cmd/bench -quick              # a smoke run (< 30 s)
+//	go run ./cmd/bench -gotest -out docs/performance.md -svg docs/throughput.svg
+//
+// It also measures the cost of an invocation on an empty queue, the size of the stripped
+// deployment binaries and their time from process start to ready, and (with -gotest) runs the
+// per-message CPU benchmarks of shared/alicom and shared/dispatch. Misses against the project's
+// targets are flagged in the output; the exit status is non-zero only when something failed.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime/pprof"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/alicom-drain/alicom-drain/shared/drain"
+)
+
+// settings are the knobs of one bench run.
+type settings struct {
+	Root       string          // repository root (events/, functions/)
+	Backlog    int             // messages preloaded for every run
+	RTTs       []time.Duration // injected round trips, one set of rows each
+	TargetRTT  time.Duration   // the round trip the targets are judged at
+	Budget     time.Duration   // time budget of each baseline run
+	Receivers  []int           // receiver counts swept for ours
+	Types      []string        // message types; the backlog is split over their queues
+	ColdRuns   int             // cold-start runs per binary; 0 skips building
+	GoTest     bool            // run the go test CPU benchmarks
+	BenchTime  string          // -benchtime for them
+	EmptyWaits []time.Duration // long-poll waits of the empty-queue invocations
+	Variants   []variantKind   // which variants to run
+	Quick      bool
+}
+
+func main() {
+	var (
+		s          settings
+		rtts, recv string
+		types      string
+		variants   string
+		svgPath    string
+		outPath    string
+		cpuProfile string
+	)
+	flag.IntVar(&s.Backlog, "backlog", 10000, "messages preloaded for each run (split evenly over the -types queues)")
+	flag.StringVar(&rtts, "rtts", "1ms,10ms,50ms", "round trips injected by the emulator, comma-separated")
+	flag.DurationVar(&s.TargetRTT, "target-rtt", 10*time.Millisecond, "round trip at which the throughput targets are judged")
+	flag.DurationVar(&s.Budget, "duration", 5*time.Second, "time budget of each baseline run (split over the queues); a baseline also stops at its first empty receive")
+	flag.StringVar(&recv, "receivers", "4,8,16,32", "receivers per queue to sweep for ours (the default, 4, is always included)")
+	flag.StringVar(&variants, "variants", "ours,seed-000,seed-001,java", "variants to run")
+	flag.StringVar(&types, "types", "SmsReport,SmsUp", "message types: one Alicom queue each, drained one after the other")
+	flag.IntVar(&s.ColdRuns, "coldstart-runs", 15, "cold starts per binary (median reported); 0 skips building the binaries")
+	flag.BoolVar(&s.GoTest, "gotest", false, "also run the per-message CPU benchmarks (go test -bench) of shared/alicom and shared/dispatch")
+	flag.StringVar(&s.BenchTime, "benchtime", "300ms", "-benchtime for -gotest")
+	flag.StringVar(&svgPath, "svg", "docs/throughput.svg", "write the throughput chart here (\"\" for none)")
+	flag.StringVar(&outPath, "out", "", "write docs/performance.md content here")
+	flag.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run here")
+	flag.BoolVar(&s.Quick, "quick", false, "a smoke run: 400 messages, one round trip (10ms), 1s budgets, 3 cold starts")
+	flag.Parse()
+
+	err := func() error {
+		var err error
+		if s.RTTs, err = parseDurations(rtts); err != nil {
+			return fmt.Errorf("-rtts: %w", err)
+		}
+		if s.Receivers, err = parseInts(recv); err != nil {
+			return fmt.Errorf("-receivers: %w", err)
+		}
+		s.Types = splitList(types)
+		for _, v := range splitList(variants) {
+			s.Variants = append(s.Variants, variantKind(v))
+		}
+		s.EmptyWaits = []time.Duration{time.Second, 0}
+		if s.Quick {
+			s = quickSettings(s)
+		}
+		if s.Root == "" {
+			if s.Root, err = findRoot(); err != nil {
+				return err
+			}
+		}
+		if err := s.validate(); err != nil {
+			return err
+		}
+		if cpuProfile != "" {
+			pf, err := os.Create(cpuProfile)
+			if err != nil {
+				return err
+			}
+			defer pf.Close()
+			if err := pprof.StartCPUProfile(pf); err != nil {
+				return err
+			}
+			defer pprof.StopCPUProfile()
+		}
+		res, err := run(context.Background(), s, os.Stderr)
+		if err != nil {
+			return err
+		}
+		writeResults(os.Stdout, res)
+		if svgPath != "" {
+			if err := writeFile(svgPath, func(w io.Writer) error { return writeSVG(w, res) }); err != nil {
+				return err
+			}
+			fmt.Fprintf(os.Stderr, "bench: wrote %s\n", svgPath)
+		}
+		if outPath != "" {
+			chart := ""
+			if svgPath != "" {
+				chart = relPath(filepath.Dir(outPath), svgPath)
+			}
+			if err := writeFile(outPath, func(w io.Writer) error { return writeDoc(w, res, chart) }); err != nil {
+				return err
+			}
+			fmt.Fprintf(os.Stderr, "bench: wrote %s\n", outPath)
+		}
+		return nil
+	}()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+// quickSettings shrinks a run to a smoke test that still runs every part.
+func quickSettings(s settings) settings {
+	s.Backlog = 400
+	s.RTTs = []time.Duration{10 * time.Millisecond}
+	s.TargetRTT = 10 * time.Millisecond
+	s.Budget = time.Second
+	s.Receivers = []int{4, 8}
+	s.ColdRuns = min(s.ColdRuns, 3)
+	s.EmptyWaits = []time.Duration{0}
+	return s
+}
+
+func (s settings) validate() error {
+	var errs []error
+	if s.Backlog < 1 {
+		errs = append(errs, fmt.Errorf("-backlog %d: want at least 1", s.Backlog))
+	}
+	if len(s.RTTs) == 0 {
+		errs = append(errs, errors.New("-rtts: want at least one round trip"))
+	}
+	for _, r := range s.RTTs {
+		if r <= 0 {
+			errs = append(errs, fmt.Errorf("-rtts %v: want positive round trips", r))
+		}
+	}
+	if s.Budget <= 0 {
+		errs = append(errs, fmt.Errorf("-duration %v: want a positive duration", s.Budget))
+	}
+	if len(s.Receivers) == 0 {
+		errs = append(errs, errors.New("-receivers: want at least one count"))
+	}
+	for _, c := range s.Receivers {
+		if c < 1 || c > 64 {
+			errs = append(errs, fmt.Errorf("-receivers %d: want 1..64 (DRAIN_RECEIVERS' range)", c))
+		}
+	}
+	if len(s.Types) == 0 {
+		errs = append(errs, errors.New("-types: want at least one message type"))
+	}
+	for _, v := range s.Variants {
+		if !slices.Contains(allVariants, v) {
+			errs = append(errs, fmt.Errorf("-variants %q: want some of %v", v, allVariants))
+		}
+	}
+	if s.ColdRuns < 0 {
+		errs = append(errs, fmt.Errorf("-coldstart-runs %d: want 0 or more", s.ColdRuns))
+	}
+	return errors.Join(errs...)
+}
+
+// results is everything one run measured.
+type results struct {
+	Settings settings
+	Started  time.Time
+	Elapsed  time.Duration
+	Rows     []row
+	Empty    []emptyRow
+	Binaries []binaryRow
+	CPU      []cpuBench
+}
+
+// variantKind names a consuming loop.
+type variantKind string
+
+const (
+	kindOurs    variantKind = "ours"
+	kindSeed000 variantKind = "seed-000"
+	kindSeed001 variantKind = "seed-001"
+	kindJava    variantKind = "java"
+)
+
+var allVariants = []variantKind{kindOurs, kindSeed000, kindSeed001, kindJava}
+
+// baselines in the order they are run and shown, with the concurrency each has.
+var baselines = []struct {
+	kind  variantKind
+	label string
+	conc  int
+	fn    baselineFunc
+}{
+	{kindSeed000, "seed-000 loop (Python demo)", 1, seed000},
+	{kindSeed001, "seed-001 loop (.NET demo)", 2, seed001},
+	{kindJava, "Java puller", 16, javaPuller},
+}
+
+// row is one variant at one round trip.
+type row struct {
+	RTT     time.Duration
+	Kind    variantKind
+	Label   string
+	Conc    int  // receivers (ours) or threads (baselines)
+	Default bool // ours at drain.DefaultOptions
+	Best    bool // ours at the receiver count with the highest throughput at this RTT
+	Budget  time.Duration
+
+	// From the emulator's counters.
+	Messages      int64 // messages deleted
+	Left          int64 // messages still in the queues afterwards
+	MNSRequests   int64
+	TokenRequests int64
+	Ops           map[string]int64
+
+	Own loopResult // the loop's own counts and times
+}
+
+// Rate is messages per second over the time the messages took (steady time).
+func (r row) Rate() float64 {
+	if r.Own.steady <= 0 {
+		return 0
+	}
+	return float64(r.Messages) / r.Own.steady.Seconds()
+}
+
+// WallRate is messages per second over the whole run, final empty receives included.
+func (r row) WallRate() float64 {
+	if r.Own.wall <= 0 {
+		return 0
+	}
+	return float64(r.Messages) / r.Own.wall.Seconds()
+}
+
+// ReqPerMsg is MNS requests per message deleted.
+func (r row) ReqPerMsg() float64 {
+	if r.Messages == 0 {
+		return 0
+	}
+	return float64(r.MNSRequests) / float64(r.Messages)
+}
+
+// Bound is C × 16 / RTT, the most a drain with C receivers can receive per second.
+func (r row) Bound() float64 { return float64(r.Conc*16) / r.RTT.Seconds() }
+
+// run measures everything settings ask for, logging progress to log.
+func run(ctx context.Context, s settings, log io.Writer) (*results, error) {
+	res := &results{Settings: s, Started: time.Now()}
+	samples, err := loadSamples(filepath.Join(s.Root, "events", "messages"), s.Types)
+	if err != nil {
+		return nil, err
+	}
+	receivers := sweep(s.Receivers)
+	for _, rtt := range s.RTTs {
+		var ours []row
+		for _, c := range receivers {
+			if !slices.Contains(s.Variants, kindOurs) {
+				break
+			}
+			r, err := measureOurs(ctx, s, samples, rtt, c)
+			if err != nil {
+				return nil, fmt.Errorf("ours, C=%d, RTT %v: %w", c, rtt, err)
+			}
+			logRow(log, r)
+			ours = append(ours, r)
+		}
+		if len(ours) > 0 {
+			markDefaultAndBest(ours)
+		}
+		res.Rows = append(res.Rows, ours...)
+		for _, b := range baselines {
+			if !slices.Contains(s.Variants, b.kind) {
+				continue
+			}
+			r, err := measureBaseline(s, samples, rtt, b.kind, b.label, b.conc, b.fn)
+			if err != nil {
+				return nil, fmt.Errorf("%s, RTT %v: %w", b.label, rtt, err)
+			}
+			logRow(log, r)
+			res.Rows = append(res.Rows, r)
+		}
+	}
+
+	fmt.Fprintf(log, "bench: empty queue at RTT %v\n", s.TargetRTT)
+	if res.Empty, err = measureEmpty(s.TargetRTT, s.EmptyWaits); err != nil {
+		return nil, err
+	}
+	if s.ColdRuns > 0 {
+		fmt.Fprintf(log, "bench: building the deployment binaries, %d cold starts each\n", s.ColdRuns)
+		f, err := newFixture(s.TargetRTT, 0, s.Types, nil)
+		if err != nil {
+			return nil, err
+		}
+		res.Binaries, err = measureBinaries(s.Root, s.ColdRuns, f.srv.URL())
+		f.close()
+		if err != nil {
+			return nil, err
+		}
+	}
+	if s.GoTest {
+		fmt.Fprintf(log, "bench: go test -bench %s\n", strings.Join(cpuPackages, " "))
+		if res.CPU, err = runGoBench(s.Root, s.BenchTime); err != nil {
+			return nil, err
+		}
+	}
+	res.Elapsed = time.Since(res.Started)
+	return res, nil
+}
+
+// sweep is the receiver counts to run, the default always among them, ascending.
+func sweep(counts []int) []int {
+	out := append([]int(nil), counts...)
+	if def := drain.DefaultOptions().Receivers; !slices.Contains(out, def) {
+		out = append(out, def)
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+func markDefaultAndBest(ours []row) {
+	best := 0
+	for i := range ours {
+		ours[i].Default = ours[i].Conc == drain.DefaultOptions().Receivers
+		if ours[i].Rate() > ours[best].Rate() {
+			best = i
+		}
+	}
+	ours[best].Best = true
+}
+
+func measureOurs(ctx context.Context, s settings, samples map[string][]sample, rtt time.Duration, receivers int) (row, error) {
+	f, err := newFixture(rtt, s.Backlog, s.Types, samples)
+	if err != nil {
+		return row{}, err
+	}
+	defer f.close()
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+	defer cancel()
+	lr, err := runOurs(ctx, f, receivers)
+	if err != nil {
+		return row{}, err
+	}
+	r := fromStats(f, row{RTT: rtt, Kind: kindOurs, Label: "ours", Conc: receivers, Own: lr})
+	if r.Left != 0 || r.Messages != int64(s.Backlog) {
+		return r, fmt.Errorf("deleted %d of %d messages, %d left in the queues", r.Messages, s.Backlog, r.Left)
+	}
+	return r, nil
+}
+
+func measureBaseline(s settings, samples map[string][]sample, rtt time.Duration, kind variantKind, label string, conc int, fn baselineFunc) (row, error) {
+	f, err := newFixture(rtt, s.Backlog, s.Types, samples)
+	if err != nil {
+		return row{}, err
+	}
+	defer f.close()
+	lr, err := runBaseline(f, fn, s.Budget)
+	if err != nil {
+		return row{}, err
+	}
+	return fromStats(f, row{RTT: rtt, Kind: kind, Label: label, Conc: conc, Budget: s.Budget, Own: lr}), nil
+}
+
+// fromStats fills a row's counts from the emulator.
+func fromStats(f *fixture, r row) row {
+	st := f.srv.Stats()
+	r.MNSRequests, r.TokenRequests, r.Ops = st.MNSRequests, st.TokenRequests, st.Requests
+	for _, t := range f.types {
+		q := st.Queues[f.queueName(t)]
+		r.Messages += q.Deleted
+		r.Left += q.Active + q.Inactive + q.Delayed
+	}
+	return r
+}
+
+func logRow(w io.Writer, r row) {
+	fmt.Fprintf(w, "bench: RTT %-5v %-28s C=%-2d %6d msgs in %6.2fs = %8.0f msg/s, %.3f req/msg, %d token req\n",
+		r.RTT, r.Label, r.Conc, r.Messages, r.Own.steady.Seconds(), r.Rate(), r.ReqPerMsg(), r.TokenRequests)
+}
+
+// findRoot walks up from the working directory to the module root.
+func findRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if b, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil && strings.Contains(string(b), "module github.com/alicom-drain/alicom-drain\n") {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("run bench inside the alicom-drain module (no go.mod of github.com/alicom-drain/alicom-drain above the working directory)")
+		}
+		dir = parent
+	}
+}
+
+func writeFile(path string, fill func(io.Writer) error) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := fill(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// relPath is target relative to dir when possible (for a Markdown link), target otherwise.
+func relPath(dir, target string) string {
+	if r, err := filepath.Rel(dir, target); err == nil {
+		return filepath.ToSlash(r)
+	}
+	return filepath.ToSlash(target)
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func parseDurations(s string) ([]time.Duration, error) {
+	var out []time.Duration
+	for _, p := range splitList(s) {
+		d, err := time.ParseDuration(p)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+func parseInts(s string) ([]int, error) {
+	var out []int
+	for _, p := range splitList(s) {
+		n, err := strconv.Atoi(p)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+// defaultReceivers is the receiver count the function uses unless configured.
+func defaultReceivers() int { return drain.DefaultOptions().Receivers }

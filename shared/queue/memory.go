@@ -1,0 +1,315 @@
+package queue
+
+import (
+	"container/list"
+	"context"
+	"crypto/md5"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// MemoryOptions configure a Memory queue. The zero value is usable.
+type MemoryOptions struct {
+	// VisibilityTimeout is how long a received message stays invisible; default 30s.
+	VisibilityTimeout time.Duration
+	// Now is the clock for message times and visibility; default time.Now. Long-poll waits
+	// always use real time, so with a fake clock a waiting Receive notices an advance only at
+	// its next wake-up (a Send, a delete, a visibility change or the end of its wait).
+	Now func() time.Time
+	// Fault, when set, is asked at the start of every operation ("receive", "delete",
+	// "change visibility"); a non-nil answer fails the operation with that error.
+	Fault func(op string) error
+	// DeleteFault, when set, is asked for every handle of a delete that would succeed; a
+	// non-nil answer reports that handle as failed (partial batch failure) and keeps it.
+	DeleteFault func(handle string) error
+}
+
+// Memory is an in-memory Queue with MNS semantics: visibility timeouts, a fresh receipt handle
+// per receive and per visibility change (the previous one goes stale), DequeueCount, long
+// polling, FIFO order. It is for tests of the drain, and is safe for concurrent use.
+type Memory struct {
+	name string
+	opts MemoryOptions
+
+	mu      sync.Mutex
+	msgs    *list.List // of *memMessage, in enqueue order
+	byID    map[string]*list.Element
+	changed chan struct{} // closed and replaced on every change that may wake a receiver
+	seq     int64
+	deleted int64
+	fault   func(op string) error
+}
+
+type memMessage struct {
+	Message
+	handle    string // current receipt handle; "" while never received
+	invisible time.Time
+}
+
+var _ Queue = (*Memory)(nil)
+
+// NewMemory returns an empty Memory queue.
+func NewMemory(name string, opts MemoryOptions) *Memory {
+	if opts.VisibilityTimeout <= 0 {
+		opts.VisibilityTimeout = 30 * time.Second
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Memory{name: name, opts: opts, msgs: list.New(), byID: make(map[string]*list.Element),
+		changed: make(chan struct{}), fault: opts.Fault}
+}
+
+// Name is the queue's name.
+func (q *Memory) Name() string { return q.name }
+
+// SetFault replaces the fault hook (see MemoryOptions.Fault); nil removes it.
+func (q *Memory) SetFault(fn func(op string) error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.fault = fn
+}
+
+// SetDeleteFault replaces the per-handle delete fault hook (see MemoryOptions.DeleteFault).
+func (q *Memory) SetDeleteFault(fn func(handle string) error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.opts.DeleteFault = fn
+}
+
+// Send enqueues body with priority 8 and returns the message id.
+func (q *Memory) Send(body string) string {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	id := newMessageID()
+	sum := md5.Sum([]byte(body))
+	m := &memMessage{Message: Message{ID: id, Body: body, BodyMD5: strings.ToUpper(hex.EncodeToString(sum[:])),
+		Priority: 8, EnqueueTime: q.opts.Now()}}
+	q.byID[id] = q.msgs.PushBack(m)
+	q.wake()
+	return id
+}
+
+// MemoryStats counts a Memory queue's messages.
+type MemoryStats struct {
+	Visible   int   // can be received now
+	Invisible int   // received, not yet deleted, visibility timeout running
+	Deleted   int64 // deleted since the queue was made
+}
+
+// Stats returns the current counts.
+func (q *Memory) Stats() MemoryStats {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	now := q.opts.Now()
+	var s MemoryStats
+	for e := q.msgs.Front(); e != nil; e = e.Next() {
+		if now.Before(e.Value.(*memMessage).invisible) {
+			s.Invisible++
+		} else {
+			s.Visible++
+		}
+	}
+	s.Deleted = q.deleted
+	return s
+}
+
+// Len returns the number of messages not yet deleted.
+func (q *Memory) Len() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.msgs.Len()
+}
+
+func (q *Memory) wake() {
+	close(q.changed)
+	q.changed = make(chan struct{})
+}
+
+func (q *Memory) checkFault(op string) error {
+	q.mu.Lock()
+	f := q.fault
+	q.mu.Unlock()
+	if f == nil {
+		return nil
+	}
+	if err := f(op); err != nil {
+		return fmt.Errorf("queue %s: %s: %w", q.name, op, err)
+	}
+	return nil
+}
+
+// Receive returns up to max (1..16) messages, waiting up to wait (at most 30 s) for the first.
+func (q *Memory) Receive(ctx context.Context, max int, wait time.Duration) ([]Message, error) {
+	if max < 1 || max > MaxBatch {
+		return nil, fmt.Errorf("queue %s: receive: max %d: want 1..%d: %w", q.name, max, MaxBatch, ErrInvalidRequest)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("queue %s: receive: %w", q.name, err)
+	}
+	if err := q.checkFault("receive"); err != nil {
+		return nil, err
+	}
+	deadline := time.Now().Add(min(max0(wait), MaxWait))
+	for {
+		q.mu.Lock()
+		out, nextVisible := q.take(max)
+		changed := q.changed
+		now := q.opts.Now()
+		q.mu.Unlock()
+		if len(out) > 0 {
+			return out, nil
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			return nil, fmt.Errorf("queue %s: receive: %w", q.name, ErrEmpty)
+		}
+		if !nextVisible.IsZero() {
+			left = min(left, nextVisible.Sub(now)+time.Millisecond)
+		}
+		t := time.NewTimer(left)
+		select {
+		case <-changed:
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return nil, fmt.Errorf("queue %s: receive: %w", q.name, ctx.Err())
+		}
+		t.Stop()
+	}
+}
+
+func max0(d time.Duration) time.Duration { return max(d, 0) }
+
+// take receives up to max visible messages; it also returns when the next invisible message
+// becomes visible. q.mu must be held.
+func (q *Memory) take(max int) ([]Message, time.Time) {
+	now := q.opts.Now()
+	var out []Message
+	var next time.Time
+	for e := q.msgs.Front(); e != nil; e = e.Next() {
+		m := e.Value.(*memMessage)
+		if now.Before(m.invisible) {
+			if next.IsZero() || m.invisible.Before(next) {
+				next = m.invisible
+			}
+			continue
+		}
+		if len(out) == max {
+			continue
+		}
+		q.seq++
+		m.handle = m.ID + "-" + strconv.FormatInt(q.seq, 36)
+		m.ReceiptHandle = m.handle
+		m.DequeueCount++
+		if m.FirstDequeueTime.IsZero() {
+			m.FirstDequeueTime = now
+		}
+		m.invisible = now.Add(q.opts.VisibilityTimeout)
+		m.NextVisibleTime = m.invisible
+		out = append(out, m.Message)
+	}
+	return out, next
+}
+
+// lookup finds the message whose current, unexpired receipt handle is h. q.mu must be held.
+func (q *Memory) lookup(h string) *list.Element {
+	id, _, ok := strings.Cut(h, "-")
+	if !ok {
+		return nil
+	}
+	e := q.byID[id]
+	if e == nil {
+		return nil
+	}
+	m := e.Value.(*memMessage)
+	if m.handle != h || !q.opts.Now().Before(m.invisible) {
+		return nil
+	}
+	return e
+}
+
+// Delete deletes messages by receipt handle (at most 16); stale handles are failures.
+func (q *Memory) Delete(ctx context.Context, handles []string) ([]DeleteFailure, error) {
+	if len(handles) == 0 {
+		return nil, nil
+	}
+	if len(handles) > MaxBatch {
+		return nil, fmt.Errorf("queue %s: delete: %d handles: want at most %d: %w", q.name, len(handles), MaxBatch, ErrInvalidRequest)
+	}
+	for i, h := range handles {
+		if strings.TrimSpace(h) == "" {
+			return nil, fmt.Errorf("queue %s: delete: handle %d is empty: %w", q.name, i, ErrInvalidRequest)
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("queue %s: delete: %w", q.name, err)
+	}
+	if err := q.checkFault("delete"); err != nil {
+		return nil, err
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	var failed []DeleteFailure
+	for _, h := range handles {
+		e := q.lookup(h)
+		if e == nil {
+			failed = append(failed, DeleteFailure{ReceiptHandle: h, Err: fmt.Errorf("queue %s: delete: %w", q.name, ErrStaleHandle)})
+			continue
+		}
+		if q.opts.DeleteFault != nil {
+			if err := q.opts.DeleteFault(h); err != nil {
+				failed = append(failed, DeleteFailure{ReceiptHandle: h, Err: fmt.Errorf("queue %s: delete: %w", q.name, err)})
+				continue
+			}
+		}
+		delete(q.byID, e.Value.(*memMessage).ID)
+		q.msgs.Remove(e)
+		q.deleted++
+	}
+	q.wake()
+	return failed, nil
+}
+
+// ChangeVisibility hides the message for d (at least 1 s, at most 12 h) from now and returns
+// its new receipt handle; the old one goes stale.
+func (q *Memory) ChangeVisibility(ctx context.Context, handle string, d time.Duration) (string, error) {
+	if strings.TrimSpace(handle) == "" {
+		return "", fmt.Errorf("queue %s: change visibility: empty receipt handle: %w", q.name, ErrInvalidRequest)
+	}
+	sec := (d + time.Second - 1) / time.Second
+	if d <= 0 || sec > 43200 {
+		return "", fmt.Errorf("queue %s: change visibility: visibility %v: want 1s..12h: %w", q.name, d, ErrInvalidRequest)
+	}
+	if err := ctx.Err(); err != nil {
+		return "", fmt.Errorf("queue %s: change visibility: %w", q.name, err)
+	}
+	if err := q.checkFault("change visibility"); err != nil {
+		return "", err
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	e := q.lookup(handle)
+	if e == nil {
+		return "", fmt.Errorf("queue %s: change visibility: %w", q.name, ErrStaleHandle)
+	}
+	m := e.Value.(*memMessage)
+	q.seq++
+	m.handle = m.ID + "-" + strconv.FormatInt(q.seq, 36)
+	m.ReceiptHandle = m.handle
+	m.invisible = q.opts.Now().Add(sec * time.Second)
+	m.NextVisibleTime = m.invisible
+	q.wake()
+	return m.handle, nil
+}
+
+func newMessageID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return strings.ToUpper(hex.EncodeToString(b[:]))
+}
