@@ -9,7 +9,7 @@ EVENT   ?= events/fc-timer.json
 GOLINUX := CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build -trimpath -ldflags="-s -w"
 
 .PHONY: demo demo-push test bench lint build build-fc build-lambda invoke emulator \
-        deploy-fc deploy-aws clean build-DrainFunction build-NotifyFunction
+        deploy-fc deploy-aws clean build-DrainFunction build-NotifyFunction run-notify
 
 demo: ## Start the emulator, enqueue sample receipts like Alicom does, run one drain, show the result.
 	$(GO) build -o $(BIN)/alicom-drain ./functions/alicom-drain
@@ -52,6 +52,9 @@ build-NotifyFunction:
 
 invoke: ## One local invocation with the configuration in your environment: make invoke EVENT=events/lambda-schedule.json
 	$(GO) run ./functions/alicom-drain -event $(EVENT)
+
+run-notify: ## The push endpoint on plain HTTP, trusting the local emulator's certificate URL.
+	MNS_CERT_URL_ALLOW=http://127.0.0.1:9911/_mnslocal/ $(GO) run ./functions/mns-notify -listen 127.0.0.1:8080
 
 emulator: ## Serve the MNS + Dybaseapi emulator on 127.0.0.1:9911 until Ctrl-C.
 	$(GO) run ./cmd/mnslocal
