@@ -23,6 +23,10 @@ const DefaultMNSEndpoint = "https://1943695596114318.mns.cn-hangzhou.aliyuncs.co
 // constructor panics unless the endpoint splits into exactly 5 dot-separated parts.
 const placeholderHost = "1943695596114318.mns.cn-hangzhou.aliyuncs.com"
 
+// ErrCredentials means the queue's CredentialProvider could not provide credentials (for an
+// Alicom queue: the token could not be fetched); the provider's own error is wrapped too.
+var ErrCredentials = errors.New("queue: no credentials")
+
 // MaxWait is the longest long-poll MNS accepts.
 const MaxWait = 30 * time.Second
 
@@ -128,10 +132,17 @@ var _ Queue = (*MNS)(nil)
 
 // hostTransport sends every request of the SDK's fasthttp client through our HostClient: it
 // dials the real address (whatever host the SDK put into the URL) with our timeouts and
-// connection limit.
-type hostTransport struct{ hc *fasthttp.HostClient }
+// connection limit. When the SDK was given a placeholder host, host is the real one, put
+// back into the request so the server sees the Host it was addressed by (Host is not signed).
+type hostTransport struct {
+	hc   *fasthttp.HostClient
+	host string
+}
 
 func (t hostTransport) RoundTrip(_ *fasthttp.HostClient, req *fasthttp.Request, resp *fasthttp.Response) (bool, error) {
+	if t.host != "" {
+		req.URI().SetHost(t.host)
+	}
 	return false, t.hc.Do(req, resp)
 }
 
@@ -182,9 +193,16 @@ func NewMNS(cfg MNSConfig) (m *MNS, err error) {
 		TimeoutSecond:   int64((cfg.RequestTimeout + time.Second - 1) / time.Second),
 		MaxConnsPerHost: cfg.MaxConns,
 	})
-	client.SetTransport(hostTransport{hc: hc})
+	tr := hostTransport{hc: hc}
+	if sdkHost != u.Hostname() {
+		tr.host = u.Host
+	}
+	client.SetTransport(tr)
 	return &MNS{cfg: cfg, client: client, cred: cred, hc: hc}, nil
 }
+
+// CloseIdleConnections closes the connections not in use; the queue stays usable.
+func (m *MNS) CloseIdleConnections() { m.hc.CloseIdleConnections() }
 
 // Name is the queue's name.
 func (m *MNS) Name() string { return m.cfg.QueueName }
@@ -204,10 +222,10 @@ func (m *MNS) prepare(ctx context.Context, op string) (keys, error) {
 	}
 	id, secret, token, err := m.cfg.Credentials.Credentials(ctx)
 	if err != nil {
-		return keys{}, fmt.Errorf("queue %s: %s: credentials: %w", m.cfg.QueueName, op, err)
+		return keys{}, fmt.Errorf("queue %s: %s: %w: %w", m.cfg.QueueName, op, ErrCredentials, err)
 	}
 	if id == "" || secret == "" {
-		return keys{}, fmt.Errorf("queue %s: %s: the credential provider returned no AccessKeyID or AccessKeySecret", m.cfg.QueueName, op)
+		return keys{}, fmt.Errorf("queue %s: %s: %w: the provider returned no AccessKeyID or AccessKeySecret", m.cfg.QueueName, op, ErrCredentials)
 	}
 	k := keys{id: id, secret: secret, token: token}
 	m.cred.set(k)

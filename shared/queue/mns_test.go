@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -517,4 +519,40 @@ func BenchmarkMNSReceiveDeleteParallel(b *testing.B) {
 		}
 	})
 	b.ReportMetric(float64(total.Load())/b.Elapsed().Seconds(), "msgs/s")
+}
+
+func TestMNSReportsAFailedTokenFetchAsErrCredentials(t *testing.T) {
+	a := newAlicomSetup(t)
+	// The emulator has no VoiceReport queue, so Dybaseapi refuses its token.
+	q := newMNS(t, queue.MNSConfig{Endpoint: a.srv.URL(), QueueName: a.srv.AlicomQueueName("SmsReport"),
+		Credentials: a.cache.ForQueue("VoiceReport", "")})
+	_, err := q.Receive(context.Background(), 1, 0)
+	if !errors.Is(err, queue.ErrCredentials) || !errors.Is(err, token.ErrRefused) || !strings.Contains(err.Error(), "InvalidMessageType") {
+		t.Fatalf("got %v, want ErrCredentials wrapping the token's ErrRefused", err)
+	}
+	if a.srv.Stats().MNSRequests != 0 {
+		t.Fatal("a request was sent without credentials")
+	}
+}
+
+func TestMNSSendsTheRealHostWhateverTheSDKWasTold(t *testing.T) {
+	hosts := make(chan string, 4)
+	fake := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hosts <- r.Host
+		w.Header().Set("Content-Type", "text/xml;charset=utf-8")
+		w.WriteHeader(http.StatusNotFound)
+		fmt.Fprint(w, `<?xml version="1.0" ?><Error xmlns="http://mns.aliyuncs.com/doc/v1"><Code>MessageNotExist</Code><Message>Message not exist.</Message><RequestId>ABC</RequestId><HostId>x</HostId></Error>`)
+	}))
+	t.Cleanup(fake.Close)
+	port := fake.URL[strings.LastIndex(fake.URL, ":")+1:]
+	for _, host := range []string{"127.0.0.1:" + port, "localhost:" + port} {
+		q := newMNS(t, queue.MNSConfig{Endpoint: "http://" + host, QueueName: "q", Credentials: customerKeys})
+		if _, err := q.Receive(context.Background(), 1, 0); !errors.Is(err, queue.ErrEmpty) {
+			t.Fatalf("got %v, want ErrEmpty", err)
+		}
+		if got := <-hosts; got != host {
+			t.Errorf("the server saw Host %q, want %q", got, host)
+		}
+		q.CloseIdleConnections()
+	}
 }
