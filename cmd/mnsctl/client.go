@@ -8,8 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/alicom-drain/alicom-drain/shared/queue"
 	ali_mns "github.com/aliyun/aliyun-mns-go-sdk"
-	"github.com/valyala/fasthttp"
 )
 
 // Emulator defaults: the endpoint and key pair of a `go run ./cmd/mnslocal` started with no
@@ -18,9 +18,6 @@ const (
 	defaultEndpoint     = "http://127.0.0.1:9911"
 	emulatorAccessKeyID = "mnslocal"
 	emulatorSecret      = "mnslocal-secret"
-	// placeholderHost is a 5-part MNS host: the SDK panics on any other endpoint shape, so
-	// endpoints such as 127.0.0.1:9911 are reached through it and a dialing transport.
-	placeholderHost = "1234567890123456.mns.cn-hangzhou.aliyuncs.com"
 )
 
 // Environment variables the tool reads.
@@ -83,61 +80,15 @@ func parseEndpoint(s string) (*url.URL, error) {
 	return u, nil
 }
 
-// sdkShaped reports whether the SDK accepts the endpoint as it is: its whole text splits into
-// exactly 5 parts at dots (the SDK's own test, which panics otherwise).
-func sdkShaped(u *url.URL) bool {
-	return len(strings.Split(u.String(), ".")) == 5
-}
-
-// dialTransport sends every request the SDK makes to one address, whatever the request's
-// Host says: how an endpoint the SDK cannot name (127.0.0.1:9911) is reached.
-type dialTransport struct{ hc *fasthttp.HostClient }
-
-func (d dialTransport) RoundTrip(_ *fasthttp.HostClient, req *fasthttp.Request, resp *fasthttp.Response) (bool, error) {
-	return false, d.hc.Do(req, resp)
-}
-
-// newMNSClient builds an SDK client for endpoint. The SDK panics instead of returning errors
-// on bad input; those panics become errors here.
-func newMNSClient(endpoint *url.URL, creds credentials, timeout time.Duration) (client ali_mns.MNSClient, err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			client, err = nil, fmt.Errorf("MNS SDK refused the configuration: %v", p)
-		}
-	}()
-	secs := int64(timeout / time.Second)
-	if secs < 1 {
-		secs = 1
+// newMNSClient builds an SDK client for endpoint, whatever its shape (see queue.NewSDKClient).
+func newMNSClient(endpoint *url.URL, creds credentials, timeout time.Duration) (ali_mns.MNSClient, error) {
+	c, err := queue.NewSDKClient(queue.SDKClientConfig{
+		Endpoint: endpoint.String(), AccessKeyID: creds.KeyID, AccessKeySecret: creds.Secret,
+		SecurityToken: creds.Token, RequestTimeout: timeout, MaxConns: 4,
+	})
+	if err != nil {
+		return nil, err
 	}
-	cfg := ali_mns.AliMNSClientConfig{
-		EndPoint:        endpoint.String(),
-		AccessKeyId:     creds.KeyID,
-		AccessKeySecret: creds.Secret,
-		Token:           creds.Token,
-		TimeoutSecond:   secs,
-	}
-	if sdkShaped(endpoint) {
-		return ali_mns.NewAliMNSClientWithConfig(cfg), nil
-	}
-	cfg.EndPoint = "http://" + placeholderHost
-	c := ali_mns.NewAliMNSClientWithConfig(cfg)
-	addr := endpoint.Host
-	if endpoint.Port() == "" {
-		port := "80"
-		if endpoint.Scheme == "https" {
-			port = "443"
-		}
-		addr = net.JoinHostPort(endpoint.Hostname(), port)
-	}
-	c.SetTransport(dialTransport{&fasthttp.HostClient{
-		Addr:         addr,
-		IsTLS:        endpoint.Scheme == "https",
-		ReadTimeout:  timeout,
-		WriteTimeout: timeout,
-		// An operator tool must not resend a publish or send after a dropped connection:
-		// the first attempt may have succeeded.
-		RetryIf: func(*fasthttp.Request) bool { return false },
-	}})
 	return c, nil
 }
 

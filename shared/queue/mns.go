@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/url"
 	"regexp"
 	"strings"
@@ -18,10 +17,6 @@ import (
 // DefaultMNSEndpoint is the MNS endpoint of Alicom's account (cn-hangzhou), where every Alicom
 // queue lives. International: https://1493622401794734.mns.ap-southeast-1.aliyuncs.com.
 const DefaultMNSEndpoint = "https://1943695596114318.mns.cn-hangzhou.aliyuncs.com"
-
-// placeholderHost is what the SDK is given when the real host is not an MNS-shaped name: its
-// constructor panics unless the endpoint splits into exactly 5 dot-separated parts.
-const placeholderHost = "1943695596114318.mns.cn-hangzhou.aliyuncs.com"
 
 // ErrCredentials means the queue's CredentialProvider could not provide credentials (for an
 // Alicom queue: the token could not be fetched); the provider's own error is wrapped too.
@@ -130,75 +125,20 @@ type MNS struct {
 
 var _ Queue = (*MNS)(nil)
 
-// hostTransport sends every request of the SDK's fasthttp client through our HostClient: it
-// dials the real address (whatever host the SDK put into the URL) with our timeouts and
-// connection limit. When the SDK was given a placeholder host, host is the real one, put
-// back into the request so the server sees the Host it was addressed by (Host is not signed).
-type hostTransport struct {
-	hc   *fasthttp.HostClient
-	host string
-}
-
-func (t hostTransport) RoundTrip(_ *fasthttp.HostClient, req *fasthttp.Request, resp *fasthttp.Response) (bool, error) {
-	if t.host != "" {
-		req.URI().SetHost(t.host)
-	}
-	return false, t.hc.Do(req, resp)
-}
-
 // NewMNS returns an MNS queue for cfg.
 func NewMNS(cfg MNSConfig) (m *MNS, err error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	u, _ := parseMNSEndpoint(cfg.Endpoint)
-	isTLS := u.Scheme == "https"
-	port := u.Port()
-	if port == "" {
-		port = map[bool]string{true: "443", false: "80"}[isTLS]
-	}
-	// The SDK derives the account and region from the host and panics unless it has exactly
-	// 5 dot-separated parts; keep a real MNS name, otherwise give it a placeholder. Requests
-	// then carry the placeholder as Host, and our transport dials the real address.
-	sdkHost := u.Hostname()
-	if len(strings.Split(sdkHost, ".")) != 5 || net.ParseIP(sdkHost) != nil {
-		sdkHost = placeholderHost
-	}
-	hc := &fasthttp.HostClient{
-		Addr:          net.JoinHostPort(u.Hostname(), port),
-		IsTLS:         isTLS,
-		DialDualStack: true,
-		ReadTimeout:   cfg.RequestTimeout,
-		WriteTimeout:  cfg.RequestTimeout,
-		MaxConns:      cfg.MaxConns,
-		// Wait for a free connection rather than failing at once when N receivers share
-		// fewer connections.
-		MaxConnWaitTimeout: cfg.RequestTimeout,
-		// Drivers do not retry (the drain does); a replayed receive could also hide the
-		// messages of a lost answer until their visibility timeout.
-		MaxIdemponentCallAttempts: 1,
-		// Send the path exactly as the SDK signed it.
-		DisablePathNormalizing: true,
-	}
 	cred := &sdkCredential{}
-	defer func() {
-		if r := recover(); r != nil {
-			m, err = nil, fmt.Errorf("queue: the MNS SDK refused endpoint %q (SDK host %q): %v", cfg.Endpoint, sdkHost, r)
-		}
-	}()
-	client := ali_mns.NewAliMNSClientWithConfig(ali_mns.AliMNSClientConfig{
-		EndPoint:        u.Scheme + "://" + sdkHost,
-		Credential:      cred,
-		TimeoutSecond:   int64((cfg.RequestTimeout + time.Second - 1) / time.Second),
-		MaxConnsPerHost: cfg.MaxConns,
+	c, err := NewSDKClient(SDKClientConfig{
+		Endpoint: cfg.Endpoint, Credential: cred, RequestTimeout: cfg.RequestTimeout, MaxConns: cfg.MaxConns,
 	})
-	tr := hostTransport{hc: hc}
-	if sdkHost != u.Hostname() {
-		tr.host = u.Host
+	if err != nil {
+		return nil, err
 	}
-	client.SetTransport(tr)
-	return &MNS{cfg: cfg, client: client, cred: cred, hc: hc}, nil
+	return &MNS{cfg: cfg, client: c.MNSClient, cred: cred, hc: c.Conns}, nil
 }
 
 // CloseIdleConnections closes the connections not in use; the queue stays usable.
