@@ -522,3 +522,26 @@ func TestNoSecretAppearsInTheLogs(t *testing.T) {
 		}
 	}
 }
+
+func TestABriefTokenServiceOutageIsRetriedWithinTheInvocation(t *testing.T) {
+	e := newEnv(t, "SmsReport")
+	e.send("SmsReport", sample(t, "SmsReport"), 10)
+	e.srv.SetFault("QueryTokenForMnsQueue", mnslocal.Fault{Rate: 1, Kind: mnslocal.FaultInternalError})
+	go func() { // the outage ends right after the first token request failed
+		for e.srv.Stats().TokenRequests == 0 {
+			time.Sleep(time.Millisecond)
+		}
+		e.srv.SetFault("QueryTokenForMnsQueue", mnslocal.Fault{})
+	}()
+	d := e.function(e.config(nil), nil)
+	rep, err := e.invoke(context.Background(), d)
+	if err != nil {
+		t.Fatalf("the invocation failed instead of retrying: %v", err)
+	}
+	if got := e.srv.Stats().TokenRequests; got < 2 {
+		t.Fatalf("%d token requests: want a failed one and a retry", got)
+	}
+	if st := e.queueStats("SmsReport"); st.Deleted != 10 || rep.Queues[0].Handled != 10 {
+		t.Fatalf("queue %+v, report %+v", st, rep.Queues[0])
+	}
+}

@@ -18,6 +18,12 @@ import (
 // queue lives. International: https://1493622401794734.mns.ap-southeast-1.aliyuncs.com.
 const DefaultMNSEndpoint = "https://1943695596114318.mns.cn-hangzhou.aliyuncs.com"
 
+// temporary is what a provider's error implements to say its failure may pass by itself.
+type temporary interface {
+	error
+	Temporary() bool
+}
+
 // ErrCredentials means the queue's CredentialProvider could not provide credentials (for an
 // Alicom queue: the token could not be fetched); the provider's own error is wrapped too.
 var ErrCredentials = errors.New("queue: no credentials")
@@ -162,6 +168,10 @@ func (m *MNS) prepare(ctx context.Context, op string) (keys, error) {
 	}
 	id, secret, token, err := m.cfg.Credentials.Credentials(ctx)
 	if err != nil {
+		if t, ok := errors.AsType[temporary](err); ok && t.Temporary() {
+			// A passing outage of the token service: a transport failure the drain retries.
+			return keys{}, fmt.Errorf("queue %s: %s: %w: %w: %w", m.cfg.QueueName, op, ErrCredentials, ErrTransport, err)
+		}
 		return keys{}, fmt.Errorf("queue %s: %s: %w: %w", m.cfg.QueueName, op, ErrCredentials, err)
 	}
 	if id == "" || secret == "" {

@@ -535,6 +535,17 @@ func TestMNSReportsAFailedTokenFetchAsErrCredentials(t *testing.T) {
 	}
 }
 
+func TestMNSReportsATokenServiceOutageAsATransportFailure(t *testing.T) {
+	a := newAlicomSetup(t)
+	a.srv.SetFault("QueryTokenForMnsQueue", mnslocal.Fault{Rate: 1, Kind: mnslocal.FaultInternalError})
+	q := newMNS(t, queue.MNSConfig{Endpoint: a.srv.URL(), QueueName: a.srv.AlicomQueueName("SmsReport"),
+		Credentials: a.cache.ForQueue("SmsReport", a.srv.AlicomQueueName("SmsReport"))})
+	_, err := q.Receive(context.Background(), 1, 0)
+	if !errors.Is(err, queue.ErrCredentials) || !errors.Is(err, queue.ErrTransport) || !errors.Is(err, token.ErrUnavailable) {
+		t.Fatalf("got %v, want ErrCredentials and ErrTransport (so the drain retries) wrapping token.ErrUnavailable", err)
+	}
+}
+
 func TestMNSSendsTheRealHostWhateverTheSDKWasTold(t *testing.T) {
 	hosts := make(chan string, 4)
 	fake := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -61,6 +61,10 @@ func (e *FetchError) Error() string {
 	return b.String()
 }
 
+// Temporary reports whether the failure may pass by itself (Dybaseapi unreachable, a 5xx,
+// throttling), so that a consumer retries rather than giving up on the queue.
+func (e *FetchError) Temporary() bool { return errors.Is(e.Kind, ErrUnavailable) && e.Cause == nil }
+
 // Unwrap returns the kind (and the context's error when that cut the call short), so
 // errors.Is(err, ErrRefused) and errors.Is(err, context.DeadlineExceeded) work.
 func (e *FetchError) Unwrap() []error {
