@@ -26,9 +26,9 @@ const maxConsecutiveErrors = 5
 // counters are a loop's own view of what it did; the report takes its numbers from the
 // emulator, and the test holds the two against each other.
 type counters struct {
-	receives, deletes, tokens           atomic.Int64 // requests made
-	received, deleted, failed            atomic.Int64
-	lastDelete                          atomic.Int64 // unix nanoseconds of the latest completed delete
+	receives, deletes, tokens atomic.Int64 // requests made
+	received, deleted, failed atomic.Int64
+	lastDelete                atomic.Int64 // unix nanoseconds of the latest completed delete
 
 	mu       sync.Mutex
 	firstErr error
@@ -111,7 +111,12 @@ func seed000(addr, messageType, queueName string, until time.Time, c *counters) 
 	if err != nil {
 		return err
 	}
-	q := ali_mns.NewMNSQueue(queueName, newSDKClient(addr, tok, 1))
+	client, err := newSDKClient(addr, tok, 1)
+	if err != nil {
+		return err
+	}
+	defer client.Conns.CloseIdleConnections()
+	q := ali_mns.NewMNSQueue(queueName, client.MNSClient)
 	eb := &errorBudget{c: c}
 	for time.Now().Before(until) {
 		c.receives.Add(1)
@@ -125,6 +130,7 @@ func seed000(addr, messageType, queueName string, until time.Time, c *counters) 
 			}
 			continue
 		}
+		eb.ok()
 		c.received.Add(1)
 		if !deleteOne(q, messageType, &m, c, eb) {
 			return c.err()
@@ -155,7 +161,13 @@ func seed001(addr, messageType, queueName string, until time.Time, c *counters) 
 						time.Sleep(pause)
 						continue
 					}
-					q = ali_mns.NewMNSQueue(queueName, newSDKClient(addr, tok, 1))
+					client, err := newSDKClient(addr, tok, 1)
+					if err != nil {
+						c.noteErr(err)
+						return
+					}
+					defer client.Conns.CloseIdleConnections()
+					q = ali_mns.NewMNSQueue(queueName, client.MNSClient)
 				}
 				c.receives.Add(1)
 				msgs, err := receiveBatch(q, 16, 0)
@@ -166,6 +178,8 @@ func seed001(addr, messageType, queueName string, until time.Time, c *counters) 
 					if eb.fail(fmt.Errorf("BatchReceiveMessage: %w", err)) {
 						return
 					}
+				} else {
+					eb.ok()
 				}
 				c.received.Add(int64(len(msgs)))
 				for i := range msgs {
@@ -196,7 +210,11 @@ func javaPuller(addr, messageType, queueName string, until time.Time, c *counter
 		return err
 	}
 	// One CloudQueue for the puller and every task: one client, a connection for each.
-	client := newSDKClient(addr, tok, workers+1)
+	client, err := newSDKClient(addr, tok, workers+1)
+	if err != nil {
+		return err
+	}
+	defer client.Conns.CloseIdleConnections()
 	tasks := make(chan ali_mns.MessageReceiveResponse, javaPoolQueue)
 	var (
 		wg     sync.WaitGroup
@@ -206,7 +224,7 @@ func javaPuller(addr, messageType, queueName string, until time.Time, c *counter
 		wg.Go(func() {
 			// A queue handle per goroutine: the SDK's handle carries a QPS monitor that is not
 			// safe for concurrent use (Java's CloudQueue is).
-			q := ali_mns.NewMNSQueue(queueName, client)
+			q := ali_mns.NewMNSQueue(queueName, client.MNSClient)
 			eb := &errorBudget{c: c}
 			for m := range tasks {
 				if !failed.Load() && !deleteOne(q, messageType, &m, c, eb) {
@@ -215,7 +233,7 @@ func javaPuller(addr, messageType, queueName string, until time.Time, c *counter
 			}
 		})
 	}
-	q := ali_mns.NewMNSQueue(queueName, client)
+	q := ali_mns.NewMNSQueue(queueName, client.MNSClient)
 	eb := &errorBudget{c: c}
 	for time.Now().Before(until) && !failed.Load() {
 		c.receives.Add(1)

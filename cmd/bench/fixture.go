@@ -2,20 +2,22 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/alicom-drain/alicom-drain/shared/mnslocal"
-	ali_mns "github.com/aliyun/aliyun-mns-go-sdk"
+	"github.com/alicom-drain/alicom-drain/shared/queue"
 	"github.com/aliyun/alibaba-cloud-sdk-go/services/dybaseapi"
-	"github.com/valyala/fasthttp"
+	ali_mns "github.com/aliyun/aliyun-mns-go-sdk"
 )
 
 // The customer key pair the emulator accepts in every run. Only Dybaseapi sees it: the queues
@@ -24,10 +26,6 @@ const (
 	benchKeyID     = "bench-key"
 	benchKeySecret = "bench-key-secret-5c1e"
 	benchUID       = mnslocal.DefaultAlicomUID
-	// sdkEndpoint is an MNS-shaped endpoint for the raw SDK clients of the baselines: the SDK
-	// panics unless the host has 5 dot-separated parts, so the requests carry this host and a
-	// loopback transport delivers them to the emulator.
-	sdkEndpoint = "http://1943695596114318.mns.cn-hangzhou.aliyuncs.com"
 )
 
 // sample is one sample body as Alicom queues it: compact JSON, standard base64.
@@ -76,9 +74,17 @@ type fixture struct {
 // newFixture starts an emulator with one Alicom queue per type and spreads backlog messages over
 // them (each queue cycling through its type's sample bodies), then sets the round trip.
 func newFixture(rtt time.Duration, backlog int, types []string, samples map[string][]sample) (*fixture, error) {
-	srv, err := mnslocal.Start(mnslocal.Config{
-		Addr: "127.0.0.1:0", AccessKeyID: benchKeyID, AccessKeySecret: benchKeySecret,
-		AlicomUID: benchUID, MessageTypes: types,
+	var (
+		srv *mnslocal.Server
+		err error
+	)
+	// The emulator's goroutines inherit this label, so a CPU profile of the bench (-cpuprofile)
+	// tells its share from the client's: go tool pprof -tagignore side=emulator ...
+	pprof.Do(context.Background(), pprof.Labels("side", "emulator"), func(context.Context) {
+		srv, err = mnslocal.Start(mnslocal.Config{
+			Addr: "127.0.0.1:0", AccessKeyID: benchKeyID, AccessKeySecret: benchKeySecret,
+			AlicomUID: benchUID, MessageTypes: types,
+		})
 	})
 	if err != nil {
 		return nil, err
@@ -91,6 +97,10 @@ func newFixture(rtt time.Duration, backlog int, types []string, samples map[stri
 		}
 		name := srv.AlicomQueueName(t)
 		bodies := samples[t]
+		if n > 0 && len(bodies) == 0 {
+			srv.Close()
+			return nil, fmt.Errorf("no sample body for message type %s", t)
+		}
 		for j := range n {
 			if _, err := srv.SendMessage(name, bodies[j%len(bodies)].body); err != nil {
 				srv.Close()
@@ -135,30 +145,15 @@ func fetchToken(addr, messageType string) (stsToken, error) {
 	return stsToken{id: dto.AccessKeyId, secret: dto.AccessKeySecret, token: dto.SecurityToken}, nil
 }
 
-// loopback hands every request of the SDK's fasthttp client to a HostClient dialing the
-// emulator, whatever host the SDK put into the URL.
-type loopback struct{ hc *fasthttp.HostClient }
-
-func (l loopback) RoundTrip(_ *fasthttp.HostClient, req *fasthttp.Request, resp *fasthttp.Response) (bool, error) {
-	return false, l.hc.Do(req, resp)
-}
-
 // newSDKClient returns a raw aliyun-mns-go-sdk client signed with tok that talks to the emulator
-// at addr over at most conns keep-alive connections. It is what the baselines use: the SDK as an
-// application would, with nothing of this project's queue package in between.
-func newSDKClient(addr string, tok stsToken, conns int) ali_mns.MNSClient {
-	c := ali_mns.NewAliMNSClientWithConfig(ali_mns.AliMNSClientConfig{
-		EndPoint: sdkEndpoint, AccessKeyId: tok.id, AccessKeySecret: tok.secret, Token: tok.token,
-		TimeoutSecond: 35, MaxConnsPerHost: conns,
+// at addr over at most conns keep-alive connections: the SDK as an application uses it, built by
+// the constructor the project shares for local endpoints (the SDK panics on a host that is not a
+// 5-part MNS name), with nothing of the queue driver in between.
+func newSDKClient(addr string, tok stsToken, conns int) (*queue.SDKClient, error) {
+	return queue.NewSDKClient(queue.SDKClientConfig{
+		Endpoint: "http://" + addr, AccessKeyID: tok.id, AccessKeySecret: tok.secret, SecurityToken: tok.token,
+		MaxConns: conns,
 	})
-	c.SetTransport(loopback{&fasthttp.HostClient{
-		Addr: addr, ReadTimeout: 35 * time.Second, WriteTimeout: 35 * time.Second,
-		MaxConns: conns, MaxConnWaitTimeout: 35 * time.Second,
-		// No silent replays: each request the loop makes is one request on the wire.
-		MaxIdemponentCallAttempts: 1,
-		DisablePathNormalizing:    true,
-	}})
-	return c
 }
 
 // isEmpty says whether an SDK receive error means the queue had no message.

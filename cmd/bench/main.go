@@ -13,6 +13,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -20,6 +21,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	goruntime "runtime"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -38,6 +40,7 @@ type settings struct {
 	Budget     time.Duration   // time budget of each baseline run
 	Receivers  []int           // receiver counts swept for ours
 	Types      []string        // message types; the backlog is split over their queues
+	Repeat     int             // runs of ours per setting; the median by throughput is kept
 	ColdRuns   int             // cold-start runs per binary; 0 skips building
 	GoTest     bool            // run the go test CPU benchmarks
 	BenchTime  string          // -benchtime for them
@@ -63,11 +66,12 @@ func main() {
 	flag.StringVar(&recv, "receivers", "4,8,16,32", "receivers per queue to sweep for ours (the default, 4, is always included)")
 	flag.StringVar(&variants, "variants", "ours,seed-000,seed-001,java", "variants to run")
 	flag.StringVar(&types, "types", "SmsReport,SmsUp", "message types: one Alicom queue each, drained one after the other")
+	flag.IntVar(&s.Repeat, "repeat", 1, "runs of ours per receiver count and RTT; the median by throughput is reported (its runs are short and noisy)")
 	flag.IntVar(&s.ColdRuns, "coldstart-runs", 15, "cold starts per binary (median reported); 0 skips building the binaries")
 	flag.BoolVar(&s.GoTest, "gotest", false, "also run the per-message CPU benchmarks (go test -bench) of shared/alicom and shared/dispatch")
 	flag.StringVar(&s.BenchTime, "benchtime", "300ms", "-benchtime for -gotest")
-	flag.StringVar(&svgPath, "svg", "docs/throughput.svg", "write the throughput chart here (\"\" for none)")
-	flag.StringVar(&outPath, "out", "", "write docs/performance.md content here")
+	flag.StringVar(&svgPath, "svg", "docs/throughput.svg", "write the throughput chart here, relative to the module root (\"\" for none; -quick writes none unless given)")
+	flag.StringVar(&outPath, "out", "", "write docs/performance.md content here, relative to the module root")
 	flag.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run here")
 	flag.BoolVar(&s.Quick, "quick", false, "a smoke run: 400 messages, one round trip (10ms), 1s budgets, 3 cold starts")
 	flag.Parse()
@@ -87,12 +91,17 @@ func main() {
 		s.EmptyWaits = []time.Duration{time.Second, 0}
 		if s.Quick {
 			s = quickSettings(s)
-		}
-		if s.Root == "" {
-			if s.Root, err = findRoot(); err != nil {
-				return err
+			// A smoke run must not overwrite the committed chart.
+			svgGiven := false
+			flag.Visit(func(f *flag.Flag) { svgGiven = svgGiven || f.Name == "svg" })
+			if !svgGiven {
+				svgPath = ""
 			}
 		}
+		if s.Root, err = findRoot(); err != nil {
+			return err
+		}
+		svgPath, outPath = underRoot(s.Root, svgPath), underRoot(s.Root, outPath)
 		if err := s.validate(); err != nil {
 			return err
 		}
@@ -107,7 +116,10 @@ func main() {
 			}
 			defer pprof.StopCPUProfile()
 		}
-		res, err := run(context.Background(), s, os.Stderr)
+		var res *results
+		pprof.Do(context.Background(), pprof.Labels("side", "client"), func(ctx context.Context) {
+			res, err = run(ctx, s, os.Stderr)
+		})
 		if err != nil {
 			return err
 		}
@@ -143,6 +155,7 @@ func quickSettings(s settings) settings {
 	s.TargetRTT = 10 * time.Millisecond
 	s.Budget = time.Second
 	s.Receivers = []int{4, 8}
+	s.Repeat = 1
 	s.ColdRuns = min(s.ColdRuns, 3)
 	s.EmptyWaits = []time.Duration{0}
 	return s
@@ -180,6 +193,9 @@ func (s settings) validate() error {
 			errs = append(errs, fmt.Errorf("-variants %q: want some of %v", v, allVariants))
 		}
 	}
+	if s.Repeat < 1 {
+		errs = append(errs, fmt.Errorf("-repeat %d: want at least 1", s.Repeat))
+	}
 	if s.ColdRuns < 0 {
 		errs = append(errs, fmt.Errorf("-coldstart-runs %d: want 0 or more", s.ColdRuns))
 	}
@@ -195,6 +211,7 @@ type results struct {
 	Empty    []emptyRow
 	Binaries []binaryRow
 	CPU      []cpuBench
+	Micro    []microRow
 }
 
 // variantKind names a consuming loop.
@@ -230,6 +247,7 @@ type row struct {
 	Default bool // ours at drain.DefaultOptions
 	Best    bool // ours at the receiver count with the highest throughput at this RTT
 	Budget  time.Duration
+	Runs    int // ours: how many runs the median was taken from
 
 	// From the emulator's counters.
 	Messages      int64 // messages deleted
@@ -239,6 +257,17 @@ type row struct {
 	Ops           map[string]int64
 
 	Own loopResult // the loop's own counts and times
+	// CPU is the CPU time the bench process used during the run: the variant and the
+	// emulator together (they share the process).
+	CPU time.Duration
+}
+
+// CPUPerMsg is the process CPU time per message deleted.
+func (r row) CPUPerMsg() time.Duration {
+	if r.Messages == 0 {
+		return 0
+	}
+	return r.CPU / time.Duration(r.Messages)
 }
 
 // Rate is messages per second over the time the messages took (steady time).
@@ -282,11 +311,18 @@ func run(ctx context.Context, s settings, log io.Writer) (*results, error) {
 			if !slices.Contains(s.Variants, kindOurs) {
 				break
 			}
-			r, err := measureOurs(ctx, s, samples, rtt, c)
-			if err != nil {
-				return nil, fmt.Errorf("ours, C=%d, RTT %v: %w", c, rtt, err)
+			var runs []row
+			for range s.Repeat {
+				r, err := measureOurs(ctx, s, samples, rtt, c)
+				if err != nil {
+					return nil, fmt.Errorf("ours, C=%d, RTT %v: %w", c, rtt, err)
+				}
+				logRow(log, r)
+				runs = append(runs, r)
 			}
-			logRow(log, r)
+			slices.SortFunc(runs, func(a, b row) int { return cmp.Compare(a.Rate(), b.Rate()) })
+			r := runs[len(runs)/2]
+			r.Runs = len(runs)
 			ours = append(ours, r)
 		}
 		if len(ours) > 0 {
@@ -306,6 +342,10 @@ func run(ctx context.Context, s settings, log io.Writer) (*results, error) {
 		}
 	}
 
+	fmt.Fprintln(log, "bench: client-side CPU per message")
+	if res.Micro, err = measureMicro(samples, s.Types); err != nil {
+		return nil, err
+	}
 	fmt.Fprintf(log, "bench: empty queue at RTT %v\n", s.TargetRTT)
 	if res.Empty, err = measureEmpty(s.TargetRTT, s.EmptyWaits); err != nil {
 		return nil, err
@@ -361,11 +401,14 @@ func measureOurs(ctx context.Context, s settings, samples map[string][]sample, r
 	defer f.close()
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 	defer cancel()
+	settle()
+	cpu := processCPU()
 	lr, err := runOurs(ctx, f, receivers)
+	cpu = processCPU() - cpu
 	if err != nil {
 		return row{}, err
 	}
-	r := fromStats(f, row{RTT: rtt, Kind: kindOurs, Label: "ours", Conc: receivers, Own: lr})
+	r := fromStats(f, row{RTT: rtt, Kind: kindOurs, Label: "ours", Conc: receivers, Own: lr, CPU: cpu})
 	if r.Left != 0 || r.Messages != int64(s.Backlog) {
 		return r, fmt.Errorf("deleted %d of %d messages, %d left in the queues", r.Messages, s.Backlog, r.Left)
 	}
@@ -378,12 +421,19 @@ func measureBaseline(s settings, samples map[string][]sample, rtt time.Duration,
 		return row{}, err
 	}
 	defer f.close()
+	settle()
+	cpu := processCPU()
 	lr, err := runBaseline(f, fn, s.Budget)
+	cpu = processCPU() - cpu
 	if err != nil {
 		return row{}, err
 	}
-	return fromStats(f, row{RTT: rtt, Kind: kind, Label: label, Conc: conc, Budget: s.Budget, Own: lr}), nil
+	return fromStats(f, row{RTT: rtt, Kind: kind, Label: label, Conc: conc, Budget: s.Budget, Own: lr, CPU: cpu}), nil
 }
+
+// settle collects the garbage of earlier runs and of preloading, so that its collection is not
+// charged to the next run's CPU time.
+func settle() { goruntime.GC() }
 
 // fromStats fills a row's counts from the emulator.
 func fromStats(f *fixture, r row) row {
@@ -398,8 +448,8 @@ func fromStats(f *fixture, r row) row {
 }
 
 func logRow(w io.Writer, r row) {
-	fmt.Fprintf(w, "bench: RTT %-5v %-28s C=%-2d %6d msgs in %6.2fs = %8.0f msg/s, %.3f req/msg, %d token req\n",
-		r.RTT, r.Label, r.Conc, r.Messages, r.Own.steady.Seconds(), r.Rate(), r.ReqPerMsg(), r.TokenRequests)
+	fmt.Fprintf(w, "bench: RTT %-5v %-28s C=%-2d %6d msgs in %6.2fs = %8.0f msg/s, %.3f req/msg, %d token req, %4.0f µs CPU/msg\n",
+		r.RTT, r.Label, r.Conc, r.Messages, r.Own.steady.Seconds(), r.Rate(), r.ReqPerMsg(), r.TokenRequests, float64(r.CPUPerMsg())/1e3)
 }
 
 // findRoot walks up from the working directory to the module root.
@@ -430,6 +480,14 @@ func writeFile(path string, fill func(io.Writer) error) error {
 		return err
 	}
 	return f.Close()
+}
+
+// underRoot resolves a relative output path against the module root.
+func underRoot(root, path string) string {
+	if path == "" || filepath.IsAbs(path) {
+		return path
+	}
+	return filepath.Join(root, path)
 }
 
 // relPath is target relative to dir when possible (for a Markdown link), target otherwise.

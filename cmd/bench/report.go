@@ -154,8 +154,9 @@ func checks(res *results) []check {
 	return append(out, c, c2)
 }
 
-func mb(n int64) float64           { return float64(n) / (1 << 20) }
-func ms(d time.Duration) float64   { return float64(d) / float64(time.Millisecond) }
+func us(d time.Duration) float64    { return float64(d) / float64(time.Microsecond) }
+func mb(n int64) float64            { return float64(n) / (1 << 20) }
+func ms(d time.Duration) float64    { return float64(d) / float64(time.Millisecond) }
 func fmtRTT(d time.Duration) string { return strings.TrimSuffix(fmt.Sprintf("%g ms", ms(d)), ".0") }
 func fmtWait(d time.Duration) string {
 	if d == 0 {
@@ -227,6 +228,9 @@ func label(r row) string {
 
 func runKind(r row) string {
 	if r.Kind == kindOurs {
+		if r.Runs > 1 {
+			return fmt.Sprintf("whole backlog, median of %d", r.Runs)
+		}
 		return "whole backlog"
 	}
 	return fmt.Sprintf("%g s budget", r.Budget.Seconds())
@@ -234,24 +238,24 @@ func runKind(r row) string {
 
 // writeThroughput writes the comparison table.
 func writeThroughput(w io.Writer, res *results) {
-	fmt.Fprintln(w, "| RTT | variant | C | run | messages | time (s) | msg/s | MNS requests | req/msg | token req | ours (best) ÷ this | % of C×16/RTT |")
-	fmt.Fprintln(w, "|---|---|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|")
+	fmt.Fprintln(w, "| RTT | variant | C | run | messages | time (s) | msg/s | MNS requests | req/msg | token req | ours (best) ÷ this | % of C×16/RTT | CPU µs/msg |")
+	fmt.Fprintln(w, "|---|---|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
 	for _, r := range res.mainRows() {
 		best, _ := find(res.at(r.RTT), isBest)
 		bound := "—"
 		if r.Kind == kindOurs {
 			bound = fmt.Sprintf("%.0f %%", 100*r.Rate()/r.Bound())
 		}
-		fmt.Fprintf(w, "| %s | %s | %d | %s | %d | %.2f | %s | %d | %.3f | %d | %s | %s |\n",
+		fmt.Fprintf(w, "| %s | %s | %d | %s | %d | %.2f | %s | %d | %.3f | %d | %s | %s | %.0f |\n",
 			fmtRTT(r.RTT), label(r), r.Conc, runKind(r), r.Messages, r.Own.steady.Seconds(), rateStr(r.Rate()),
-			r.MNSRequests, r.ReqPerMsg(), r.TokenRequests, ratio(best.Rate(), r.Rate()), bound)
+			r.MNSRequests, r.ReqPerMsg(), r.TokenRequests, ratio(best.Rate(), r.Rate()), bound, us(r.CPUPerMsg()))
 	}
 }
 
 // writeSweep writes every receiver count ours ran with.
 func writeSweep(w io.Writer, res *results) {
-	fmt.Fprintln(w, "| RTT | C | msg/s | C×16/RTT | % of bound | msg/s incl. final empty receive | MNS requests | req/msg | BatchReceive | BatchDelete | token req |")
-	fmt.Fprintln(w, "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
+	fmt.Fprintln(w, "| RTT | C | msg/s | C×16/RTT | % of bound | msg/s incl. final empty receive | MNS requests | req/msg | BatchReceive | BatchDelete | token req | CPU µs/msg |")
+	fmt.Fprintln(w, "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
 	for _, r := range res.Rows {
 		if r.Kind != kindOurs {
 			continue
@@ -260,9 +264,9 @@ func writeSweep(w io.Writer, res *results) {
 		if r.Best {
 			c = "**" + c + "** (best)"
 		}
-		fmt.Fprintf(w, "| %s | %s | %s | %.0f | %.0f %% | %s | %d | %.4f | %d | %d | %d |\n",
+		fmt.Fprintf(w, "| %s | %s | %s | %.0f | %.0f %% | %s | %d | %.4f | %d | %d | %d | %.0f |\n",
 			fmtRTT(r.RTT), c, rateStr(r.Rate()), r.Bound(), 100*r.Rate()/r.Bound(), rateStr(r.WallRate()),
-			r.MNSRequests, r.ReqPerMsg(), r.Ops["BatchReceiveMessage"], r.Ops["BatchDeleteMessage"], r.TokenRequests)
+			r.MNSRequests, r.ReqPerMsg(), r.Ops["BatchReceiveMessage"], r.Ops["BatchDeleteMessage"], r.TokenRequests, us(r.CPUPerMsg()))
 	}
 }
 
@@ -317,6 +321,9 @@ func writeCPU(w io.Writer, res *results) {
 func writeResults(w io.Writer, res *results) {
 	s := res.Settings
 	fmt.Fprintf(w, "# alicom-drain bench\n\n%s\n\n", runLine(res))
+	if s.Quick {
+		fmt.Fprintf(w, "A smoke run: with %d messages the ramp-up and the final receives dominate, so the targets are not judged fairly here.\n\n", s.Backlog)
+	}
 	fmt.Fprintln(w, "## Targets")
 	fmt.Fprintln(w)
 	writeChecks(w, res)
@@ -329,6 +336,12 @@ func writeResults(w io.Writer, res *results) {
 	fmt.Fprintln(w)
 	writeSweep(w, res)
 	fmt.Fprintln(w)
+	if len(res.Micro) > 0 {
+		fmt.Fprintln(w, "## Client-side CPU per message")
+		fmt.Fprintln(w)
+		writeMicro(w, res)
+		fmt.Fprintln(w)
+	}
 	fmt.Fprintf(w, "## Empty queue (RTT %s)\n\n", fmtRTT(s.TargetRTT))
 	writeEmpty(w, res)
 	if len(res.Binaries) > 0 {
@@ -365,6 +378,23 @@ type series struct {
 	points [][2]float64 // RTT in ms, msg/s
 }
 
+// bestBoundName names the bound line of the best receiver counts, with C when it is the same
+// at every round trip.
+func bestBoundName(res *results) string {
+	cs := map[int]bool{}
+	for _, r := range res.Rows {
+		if r.Best {
+			cs[r.Conc] = true
+		}
+	}
+	if len(cs) == 1 {
+		for c := range cs {
+			return fmt.Sprintf("bound C×16/RTT, C=%d (best)", c)
+		}
+	}
+	return "bound C×16/RTT for the best C"
+}
+
 func chartSeries(res *results) []series {
 	pick := func(name, color string, width float64, dash string, pred func(row) bool, value func(row) float64) series {
 		s := series{name: name, color: color, width: width, dash: dash}
@@ -384,9 +414,21 @@ func chartSeries(res *results) []series {
 		pick(".NET demo loop (seed 001)", "#2ca02c", 2, "", isKind(kindSeed001), rate),
 		pick("Python demo loop (seed 000)", "#9467bd", 2, "", isKind(kindSeed000), rate),
 		pick(fmt.Sprintf("bound C×16/RTT, C=%d", def), "#7f7f7f", 1.5, "6 4", isDefault, row.Bound),
-		pick("bound for the best C", "#7f7f7f", 1.5, "2 3", isBest, row.Bound),
+		pick(bestBoundName(res), "#7f7f7f", 1.5, "2 3", isBest, row.Bound),
 	}
 	return slices.DeleteFunc(out, func(s series) bool { return len(s.points) == 0 })
+}
+
+// tick labels a decade on the rate axis: 1, 10, 100, 1k, 10k, 100k, 1M, ...
+func tick(v float64) string {
+	switch {
+	case v >= 1e6:
+		return fmt.Sprintf("%gM", v/1e6)
+	case v >= 1e3:
+		return fmt.Sprintf("%gk", v/1e3)
+	default:
+		return fmt.Sprintf("%g", v)
+	}
 }
 
 // writeSVG draws throughput against round trip, both axes logarithmic, by hand: no plotting
@@ -433,7 +475,7 @@ func writeSVG(w io.Writer, res *results) error {
 	for d := ly0; d <= ly1; d++ {
 		v := math.Pow(10, d)
 		fmt.Fprintf(&b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#ccc"/>`+"\n", left, py(v), left+pw, py(v))
-		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" text-anchor="end">%s</text>`+"\n", left-6, py(v)+4, rateStr(v))
+		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" text-anchor="end">%s</text>`+"\n", left-6, py(v)+4, tick(v))
 		for _, m := range []float64{2, 5} {
 			if d < ly1 {
 				fmt.Fprintf(&b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#eee"/>`+"\n", left, py(m*v), left+pw, py(m*v))

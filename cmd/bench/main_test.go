@@ -1,0 +1,351 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/xml"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// These tests run the bench's core on a small backlog to keep the harness honest: every variant
+// must delete everything it received, and its own request counts must agree with the
+// emulator's. They assert nothing about speed.
+
+var (
+	smallOnce sync.Once
+	smallRes  *results
+	smallErr  error
+)
+
+// smallSettings is the quick mode shrunk further, with budgets long enough that every baseline
+// drains its queues to empty, so the counts are exact.
+func smallSettings(t *testing.T) settings {
+	t.Helper()
+	root, err := findRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := quickSettings(settings{Root: root, Variants: allVariants, BenchTime: "10ms"})
+	s.Backlog = 70 // 35 per queue: two full batches and a partial one
+	s.RTTs = []time.Duration{time.Millisecond}
+	s.TargetRTT = time.Millisecond
+	s.Budget = 2 * time.Minute
+	s.Receivers = []int{2, 4}
+	s.Types = []string{"SmsReport", "SmsUp"}
+	s.ColdRuns = 0
+	return s
+}
+
+func smallRun(t *testing.T) *results {
+	t.Helper()
+	smallOnce.Do(func() {
+		s := smallSettings(t)
+		if err := s.validate(); err != nil {
+			smallErr = err
+			return
+		}
+		smallRes, smallErr = run(context.Background(), s, io.Discard)
+	})
+	if smallErr != nil {
+		t.Fatal(smallErr)
+	}
+	return smallRes
+}
+
+func TestEveryVariantDeletesEveryMessageItReceivedAndTheEmulatorAgreesWithItsCounts(t *testing.T) {
+	res := smallRun(t)
+	s := res.Settings
+	nTypes := int64(len(s.Types))
+	seen := map[variantKind]int{}
+	for _, r := range res.Rows {
+		seen[r.Kind]++
+		t.Run(string(r.Kind)+"/C="+strconv.Itoa(r.Conc), func(t *testing.T) {
+			own := r.Own
+			if r.Messages != int64(s.Backlog) || r.Left != 0 {
+				t.Errorf("the emulator deleted %d of %d messages and holds %d: want all deleted (budgets are long enough)", r.Messages, s.Backlog, r.Left)
+			}
+			if own.deleted != r.Messages || own.received != own.deleted || own.failed != 0 || own.deadLettered != 0 || own.deleteFailed != 0 {
+				t.Errorf("own counts: received %d, deleted %d, failed %d, dead-lettered %d, delete failed %d; emulator deleted %d",
+					own.received, own.deleted, own.failed, own.deadLettered, own.deleteFailed, r.Messages)
+			}
+			if r.MNSRequests != own.requests {
+				t.Errorf("the emulator counted %d MNS requests, the loop made %d", r.MNSRequests, own.requests)
+			}
+			if r.TokenRequests != own.tokens {
+				t.Errorf("the emulator counted %d token requests, the loop made %d", r.TokenRequests, own.tokens)
+			}
+			var byOp int64
+			for op, n := range r.Ops {
+				if op != "QueryTokenForMnsQueue" {
+					byOp += n
+				}
+			}
+			if byOp != r.MNSRequests {
+				t.Errorf("requests by operation %v add up to %d, not %d", r.Ops, byOp, r.MNSRequests)
+			}
+			if r.Rate() <= 0 || r.ReqPerMsg() <= 0 {
+				t.Errorf("rate %v, requests per message %v: want both positive", r.Rate(), r.ReqPerMsg())
+			}
+			switch r.Kind {
+			case kindOurs:
+				// Batch receives and batch deletes only; one token per queue's message type.
+				want := r.Ops["BatchReceiveMessage"] + r.Ops["BatchDeleteMessage"]
+				if want != r.MNSRequests || r.TokenRequests != nTypes {
+					t.Errorf("ops %v, %d token requests: want only batch receives and deletes and one token per type", r.Ops, r.TokenRequests)
+				}
+			case kindSeed000:
+				// One receive per message plus the empty one that ends each queue, one delete per message.
+				if r.Ops["ReceiveMessage"] != own.receives || own.receives != r.Messages+nTypes || r.Ops["DeleteMessage"] != r.Messages {
+					t.Errorf("ops %v, own receives %d: want %d receives and %d deletes", r.Ops, own.receives, r.Messages+nTypes, r.Messages)
+				}
+			case kindSeed001, kindJava:
+				if r.Ops["BatchReceiveMessage"] != own.receives || r.Ops["DeleteMessage"] != r.Messages || own.deletes != r.Messages {
+					t.Errorf("ops %v, own receives %d, deletes %d: want one delete per message", r.Ops, own.receives, own.deletes)
+				}
+				wantTokens := nTypes
+				if r.Kind == kindSeed001 {
+					wantTokens = 2 * nTypes // each of the two threads fetches its own
+				}
+				if r.TokenRequests != wantTokens {
+					t.Errorf("%d token requests, want %d", r.TokenRequests, wantTokens)
+				}
+			}
+		})
+	}
+	want := map[variantKind]int{kindOurs: len(s.Receivers), kindSeed000: 1, kindSeed001: 1, kindJava: 1}
+	for k, n := range want {
+		if seen[k] != n {
+			t.Errorf("%d rows of %s, want %d", seen[k], k, n)
+		}
+	}
+	var best, def int
+	for _, r := range res.Rows {
+		if r.Best {
+			best++
+		}
+		if r.Default {
+			def++
+		}
+	}
+	if best != 1 || def != 1 {
+		t.Errorf("%d rows marked best and %d default, want one each", best, def)
+	}
+}
+
+func TestAWarmInvocationOnAnEmptyQueueIsOneReceiveAndNoTokenRequest(t *testing.T) {
+	res := smallRun(t)
+	if len(res.Empty) != 2 {
+		t.Fatalf("%d empty-queue rows, want a cold and a warm one", len(res.Empty))
+	}
+	cold, warm := res.Empty[0], res.Empty[1]
+	if cold.Warm || !warm.Warm {
+		t.Fatalf("rows %+v: want cold first", res.Empty)
+	}
+	if cold.MNSRequests != 1 || cold.TokenRequests != 1 || cold.Ops["ReceiveMessage"]+cold.Ops["BatchReceiveMessage"] != 1 {
+		t.Errorf("cold: %d MNS, %d token requests (%v), want 1 and 1", cold.MNSRequests, cold.TokenRequests, cold.Ops)
+	}
+	if warm.MNSRequests != 1 || warm.TokenRequests != 0 {
+		t.Errorf("warm: %d MNS, %d token requests, want 1 and 0", warm.MNSRequests, warm.TokenRequests)
+	}
+}
+
+func TestTheClientStepsAreTimedPerMessage(t *testing.T) {
+	res := smallRun(t)
+	if len(res.Micro) != 3 {
+		t.Fatalf("%d client-side steps, want 3", len(res.Micro))
+	}
+	for _, m := range res.Micro {
+		if m.PerMsg <= 0 || m.AllocsPerOp <= 0 {
+			t.Errorf("%s: %v, %d allocs per message: want both positive", m.Step, m.PerMsg, m.AllocsPerOp)
+		}
+	}
+}
+
+func TestTheOutputsRenderEveryVariant(t *testing.T) {
+	res := smallRun(t)
+	var md bytes.Buffer
+	writeResults(&md, res)
+	for _, want := range []string{"## Targets", "**ours, ", "seed-000 loop (Python demo)", "seed-001 loop (.NET demo)", "Java puller", "## Empty queue", "| warm (token cached) | 0 | 1 | 0 |"} {
+		if !strings.Contains(md.String(), want) {
+			t.Errorf("the Markdown output lacks %q:\n%s", want, md.String())
+		}
+	}
+
+	var svg bytes.Buffer
+	if err := writeSVG(&svg, res); err != nil {
+		t.Fatal(err)
+	}
+	dec := xml.NewDecoder(bytes.NewReader(svg.Bytes()))
+	lines := 0
+	for {
+		tok, err := dec.Token()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("the SVG is not well-formed XML: %v\n%s", err, svg.String())
+		}
+		if se, ok := tok.(xml.StartElement); ok && se.Name.Local == "polyline" {
+			lines++
+		}
+	}
+	if want := len(chartSeries(res)); lines != want || want < 5 {
+		t.Errorf("%d lines in the chart, want one per series (%d, at least the five variants)", lines, want)
+	}
+
+	var doc bytes.Buffer
+	if err := writeDoc(&doc, res, "throughput.svg"); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"# Performance", "](throughput.svg)", "## What it costs", "## Method", "0.125 requests per message"} {
+		if !strings.Contains(doc.String(), want) {
+			t.Errorf("the document lacks %q", want)
+		}
+	}
+}
+
+func TestChecksMarkMetAndMissedTargets(t *testing.T) {
+	rtt := 10 * time.Millisecond
+	res := &results{Settings: settings{TargetRTT: rtt, RTTs: []time.Duration{rtt}}}
+	mk := func(kind variantKind, conc int, msgs, reqs int64, steady time.Duration) row {
+		return row{RTT: rtt, Kind: kind, Conc: conc, Messages: msgs, MNSRequests: reqs, Own: loopResult{steady: steady}}
+	}
+	ours := mk(kindOurs, 4, 10000, 1260, 2*time.Second) // 5000 msg/s, 78 % of 6400
+	ours.Default, ours.Best = true, true
+	res.Rows = []row{ours, mk(kindSeed000, 1, 250, 500, 5*time.Second), mk(kindJava, 16, 8000, 8500, 5*time.Second)}
+	res.Empty = []emptyRow{{Warm: true, MNSRequests: 1}}
+	got := map[string]string{}
+	for _, c := range checks(res) {
+		got[c.Target] = c.Status
+	}
+	want := map[string]string{
+		"MNS requests per message, ours at a full backlog (10 ms): ≤ 0.13": "✓",
+		"ours at 10 ms ≥ 50 × the seed-000 loop":                           "✓", // 5000 / 50
+		"ours at 10 ms ≥ 4 × the Java puller":                              "✗", // 5000 / 1600
+		"ours at 10 ms ≥ 80 % of C × 16 / RTT for its C":                   "✗",
+		"empty queue, warm: exactly 1 MNS request and 0 token requests":    "✓",
+		"stripped binary ≤ 15 MB":                                          notMeasured,
+	}
+	for target, status := range want {
+		if got[target] != status {
+			t.Errorf("%q: %q, want %q", target, got[target], status)
+		}
+	}
+}
+
+func TestGoBenchOutputIsParsedWithItsPackage(t *testing.T) {
+	out := `goos: linux
+pkg: github.com/alicom-drain/alicom-drain/shared/dispatch
+cpu: AMD EPYC
+BenchmarkDispatch/SmsReport-2   	  512344	      2345 ns/op	     416 B/op	       7 allocs/op
+BenchmarkDispatch/SmsUp-emoji-2 	  100	      12.5 ns/op	     0 B/op	       0 allocs/op
+PASS
+ok  	github.com/alicom-drain/alicom-drain/shared/dispatch	3.1s
+`
+	got, err := parseGoBench(strings.NewReader(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 {
+		t.Fatalf("%d benchmarks, want 2: %+v", len(got), got)
+	}
+	want := cpuBench{Pkg: "github.com/alicom-drain/alicom-drain/shared/dispatch", Name: "BenchmarkDispatch/SmsReport", NsPerOp: 2345, BytesPerOp: 416, AllocsPerOp: 7}
+	if got[0] != want {
+		t.Errorf("got %+v, want %+v", got[0], want)
+	}
+	if got[1].Name != "BenchmarkDispatch/SmsUp-emoji" || got[1].NsPerOp != 12.5 {
+		t.Errorf("a hyphen inside the name must survive: %+v", got[1])
+	}
+	if _, err := parseGoBench(strings.NewReader("BenchmarkX-2 10 abc ns/op\n")); err == nil {
+		t.Error("a malformed number parsed without error")
+	}
+}
+
+func TestSettingsNameTheFlagThatIsWrong(t *testing.T) {
+	good := settings{Backlog: 1, RTTs: []time.Duration{time.Millisecond}, Budget: time.Second, Receivers: []int{4}, Types: []string{"SmsReport"}, Variants: allVariants, Repeat: 1}
+	if err := good.validate(); err != nil {
+		t.Fatalf("valid settings refused: %v", err)
+	}
+	for _, c := range []struct {
+		name string
+		edit func(*settings)
+		flag string
+	}{
+		{"an empty backlog", func(s *settings) { s.Backlog = 0 }, "-backlog"},
+		{"a zero round trip", func(s *settings) { s.RTTs = []time.Duration{0} }, "-rtts"},
+		{"no round trip", func(s *settings) { s.RTTs = nil }, "-rtts"},
+		{"a zero budget", func(s *settings) { s.Budget = 0 }, "-duration"},
+		{"65 receivers", func(s *settings) { s.Receivers = []int{65} }, "-receivers"},
+		{"no message type", func(s *settings) { s.Types = nil }, "-types"},
+		{"an unknown variant", func(s *settings) { s.Variants = []variantKind{"php"} }, "-variants"},
+		{"no run of ours", func(s *settings) { s.Repeat = 0 }, "-repeat"},
+		{"negative cold starts", func(s *settings) { s.ColdRuns = -1 }, "-coldstart-runs"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s := good
+			c.edit(&s)
+			if err := s.validate(); err == nil || !strings.Contains(err.Error(), c.flag) {
+				t.Errorf("error %v: want one naming %s", err, c.flag)
+			}
+		})
+	}
+}
+
+func TestAMessageTypeWithoutSampleBodiesIsRefused(t *testing.T) {
+	root, err := findRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = loadSamples(filepath.Join(root, "events", "messages"), []string{"SmsReport", "NoSuchType"})
+	if err == nil || !strings.Contains(err.Error(), "NoSuchType") {
+		t.Fatalf("error %v: want one naming the type", err)
+	}
+}
+
+func TestTheDeploymentBinariesAreBuiltStrippedAndStartAgainstTheStandIn(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds two binaries")
+	}
+	root, err := findRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := newFixture(time.Millisecond, 0, []string{"SmsReport"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.close()
+	rows, err := measureBinaries(root, 1, f.srv.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 2 || rows[0].File != "main" || rows[1].File != "bootstrap" {
+		t.Fatalf("rows %+v: want main (FC) and bootstrap (Lambda)", rows)
+	}
+	for _, r := range rows {
+		if r.Size < 1<<20 {
+			t.Errorf("%s is %d bytes: too small to be the function", r.File, r.Size)
+		}
+		if r.Timed && (len(r.Ready) != 1 || r.Ready[0] <= 0) {
+			t.Errorf("%s: ready times %v, want one positive", r.File, r.Ready)
+		}
+	}
+}
+
+func TestFindRootFindsTheModuleFromASubdirectory(t *testing.T) {
+	root, err := findRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "functions", "alicom-drain")); err != nil {
+		t.Errorf("root %s has no functions/alicom-drain: %v", root, err)
+	}
+}
