@@ -101,7 +101,7 @@ type StopReason string
 
 // Stop reasons, in the report's words.
 const (
-	StopEmpty       StopReason = "empty"        // a receive found no message
+	StopEmpty       StopReason = "empty"        // a receive found no message, or fewer than it asked for
 	StopBudget      StopReason = "budget"       // MaxMessages were received
 	StopDeadline    StopReason = "deadline"     // the context deadline minus the margin was reached
 	StopMaxDuration StopReason = "max-duration" // MaxDuration was reached
@@ -320,10 +320,22 @@ func (r *run) receiveLoop() {
 			}
 			return
 		}
-		if len(msgs) == r.o.BatchSize && r.receivers.Load() < int32(r.o.Receivers) && r.timeToStop() == "" {
+		full := len(msgs) == n
+		if full && n == r.o.BatchSize && r.receivers.Load() < int32(r.o.Receivers) && r.timeToStop() == "" {
 			r.spawnReceiver()
 		}
 		r.handleBatch(msgs)
+		if !full {
+			// Fewer messages than asked for: the queue had no more visible ones a moment ago.
+			// Another receive would most likely come back empty after a full long-poll wait;
+			// what arrives from now on is the next invocation's.
+			reason := r.timeToStop()
+			if reason == "" {
+				reason = StopEmpty
+			}
+			r.stop(reason, nil)
+			return
+		}
 	}
 }
 

@@ -163,6 +163,16 @@ func TestABacklogIsHandledAndDeletedOnceEach(t *testing.T) {
 	}
 }
 
+func TestAShortBatchEndsTheDrainWithoutAnotherReceive(t *testing.T) {
+	q := newScriptedQueue(20)
+	o := testOptions()
+	o.Receivers = 1
+	rep := runOne(t, context.Background(), q, dispatcherFunc(handleAll), o)
+	if q.receives != 2 || rep.Requests != 4 || rep.Deleted != 20 || rep.Stop != StopEmpty {
+		t.Fatalf("receives = %d, report = %+v: want 16 + 4 received and deleted, and no empty receive", q.receives, rep)
+	}
+}
+
 func TestReceiversRampUpButNeverPassTheLimit(t *testing.T) {
 	q := newScriptedQueue(16 * 40)
 	o := testOptions()
@@ -248,8 +258,8 @@ func TestPassingReceiveFailuresAreRetried(t *testing.T) {
 	q := newScriptedQueue(3)
 	q.receiveErrs = []error{queue.ErrTransport, queue.ErrTokenExpired, queue.ErrThrottled}
 	rep := runOne(t, context.Background(), q, dispatcherFunc(handleAll), testOptions())
-	if rep.Deleted != 3 || rep.Stop != StopEmpty || rep.Requests != 6 {
-		t.Fatalf("report = %+v (want 3 failed + 1 good + 1 empty receives and 1 delete)", rep)
+	if rep.Deleted != 3 || rep.Stop != StopEmpty || rep.Requests != 5 {
+		t.Fatalf("report = %+v (want 3 failed + 1 good receives and 1 delete)", rep)
 	}
 }
 
@@ -295,7 +305,7 @@ func TestAStaleHandleIsNotRetriedAndIsReported(t *testing.T) {
 	q := newScriptedQueue(3)
 	q.staleHandle = "h-M002"
 	rep := runOne(t, context.Background(), q, dispatcherFunc(handleAll), testOptions())
-	if rep.Deleted != 2 || rep.DeleteFailed != 1 || rep.Requests != 3 {
+	if rep.Deleted != 2 || rep.DeleteFailed != 1 || rep.Requests != 2 {
 		t.Fatalf("report = %+v (want one delete request, not retried)", rep)
 	}
 }
