@@ -224,8 +224,8 @@ func (m *MNS) receiveWait(ctx context.Context, wait time.Duration) int64 {
 // not lost, they stay invisible until their visibility timeout and are delivered again (a
 // warning is logged).
 //
-// A wait that rounds to zero sends no waitseconds, so the queue's PollingWaitSeconds applies
-// (0 unless the queue's owner changed it): the SDK cannot send waitseconds=0.
+// A wait of zero is sent as waitseconds=0: the receive does not wait, whatever the queue's
+// PollingWaitSeconds (see batchReceive).
 func (m *MNS) Receive(ctx context.Context, max int, wait time.Duration) ([]Message, error) {
 	if max < 1 || max > MaxBatch {
 		return nil, m.invalid("receive", fmt.Sprintf("max %d: want 1..%d", max, MaxBatch))
@@ -235,25 +235,9 @@ func (m *MNS) Receive(ctx context.Context, max int, wait time.Duration) ([]Messa
 		return nil, err
 	}
 	waitSec := m.receiveWait(ctx, wait)
-	var waitArgs []int64
-	if waitSec > 0 {
-		waitArgs = []int64{waitSec}
-	}
-	q := m.sdkQueue()
 	start := time.Now()
 	ch := runSDK(func() (ali_mns.BatchMessageReceiveResponse, error) {
-		respCh := make(chan ali_mns.BatchMessageReceiveResponse, 1)
-		errCh := make(chan error, 1)
-		q.BatchReceiveMessage(respCh, errCh, int32(max), waitArgs...)
-		// BatchReceiveMessage sends before it returns, into buffered channels.
-		select {
-		case r := <-respCh:
-			return r, nil
-		case err := <-errCh:
-			return ali_mns.BatchMessageReceiveResponse{}, err
-		default:
-			return ali_mns.BatchMessageReceiveResponse{}, errors.New("the MNS SDK returned neither messages nor an error")
-		}
+		return m.batchReceive(max, waitSec)
 	})
 	select {
 	case r := <-ch:
