@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"github.com/alicom-drain/alicom-drain/internal/logbuf"
 	"io"
 	"log/slog"
 	"net/http"
@@ -201,24 +202,6 @@ func TestSignedPushesThroughTheLambdaRuntimeHandler(t *testing.T) {
 	}
 }
 
-// syncWriter lets the test read what the server wrote while it runs.
-type syncWriter struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (w *syncWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-func (w *syncWriter) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.String()
-}
-
 func TestLocalModeServesVerifiedPushesOverPlainHTTP(t *testing.T) {
 	s := notifytest.NewSigner(t)
 	// Locally the certificate comes over plain HTTP, as from the emulator.
@@ -229,7 +212,7 @@ func TestLocalModeServesVerifiedPushesOverPlainHTTP(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
-	var stderr syncWriter
+	var stderr logbuf.Buffer
 	done := make(chan int, 1)
 	go func() {
 		done <- run(ctx, []string{"-listen", "127.0.0.1:0"}, func(k string) string { return env[k] }, pw, &stderr)
@@ -286,7 +269,7 @@ func TestLocalModeServesVerifiedPushesOverPlainHTTP(t *testing.T) {
 }
 
 func TestABadConfigurationExitsWithStatus2(t *testing.T) {
-	var stderr syncWriter
+	var stderr logbuf.Buffer
 	env := map[string]string{notify.EnvCertURLAllow: "https://user@mnstest.oss-cn-hangzhou.aliyuncs.com/"}
 	code := run(context.Background(), nil, func(k string) string { return env[k] }, io.Discard, &stderr)
 	if code != 2 || !strings.Contains(stderr.String(), notify.EnvCertURLAllow) {

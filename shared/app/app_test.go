@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"github.com/alicom-drain/alicom-drain/internal/logbuf"
 	"os"
 	"path/filepath"
 	"strings"
@@ -43,24 +44,7 @@ type env struct {
 	t     *testing.T
 	srv   *mnslocal.Server
 	clock *clock
-	logs  *syncBuffer
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+	logs  *logbuf.Buffer
 }
 
 func newEnv(t *testing.T, types ...string) *env {
@@ -74,7 +58,7 @@ func newEnv(t *testing.T, types ...string) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Close() })
-	return &env{t: t, srv: srv, clock: c, logs: &syncBuffer{}}
+	return &env{t: t, srv: srv, clock: c, logs: &logbuf.Buffer{}}
 }
 
 // config returns the function's configuration for the emulator, as the environment would give it.

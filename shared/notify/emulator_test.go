@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"github.com/alicom-drain/alicom-drain/internal/logbuf"
 	"log/slog"
 	"net/http/httptest"
 	"sync/atomic"
@@ -68,7 +69,7 @@ func TestTheEmulatorsSignedPushesVerifyAndReachTheRouter(t *testing.T) {
 		_, err := rec.Dispatch(ctx, m)
 		return err
 	})
-	logs := &lockedBuffer{}
+	logs := &logbuf.Buffer{}
 	ep, err := notify.New(notify.Config{CertURLAllow: []notify.CertURLRule{rule}, Logger: slog.New(slog.NewTextHandler(logs, nil))}, router)
 	if err != nil {
 		t.Fatal(err)

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"github.com/alicom-drain/alicom-drain/internal/logbuf"
 	"io"
 	"log/slog"
 	"net/http"
@@ -65,35 +66,17 @@ func (f *fetchLog) fetched() []string {
 	return append([]string(nil), f.urls...)
 }
 
-// lockedBuffer is a log sink safe for concurrent writes.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 type fixture struct {
 	signer *notifytest.Signer
 	rec    *recorder
 	fetch  *fetchLog
-	logs   *lockedBuffer
+	logs   *logbuf.Buffer
 	ep     *notify.Endpoint
 }
 
 func newFixture(t *testing.T, mutate func(*notify.Config)) *fixture {
 	t.Helper()
-	f := &fixture{signer: notifytest.NewSigner(t), rec: &recorder{}, logs: &lockedBuffer{}}
+	f := &fixture{signer: notifytest.NewSigner(t), rec: &recorder{}, logs: &logbuf.Buffer{}}
 	cfg := f.signer.Config()
 	client := *cfg.HTTPClient
 	f.fetch = &fetchLog{next: client.Transport}
@@ -528,7 +511,7 @@ func TestRefusalsLogAttackerBytesEscapedAndTruncated(t *testing.T) {
 }
 
 func TestTheAccessLogFollowsTheSeedEndpoint(t *testing.T) {
-	var access lockedBuffer
+	var access logbuf.Buffer
 	f := newFixture(t, func(c *notify.Config) {
 		c.AccessLog = &access
 		c.Now = func() time.Time { return time.Date(2016, 5, 17, 17, 10, 56, 0, time.UTC) }

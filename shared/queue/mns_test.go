@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/alicom-drain/alicom-drain/internal/logbuf"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -176,29 +177,12 @@ func TestMNSConfigValidate(t *testing.T) {
 type alicomSetup struct {
 	srv   *mnslocal.Server
 	cache *token.Cache
-	logs  *syncBuffer
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	logs  *logbuf.Buffer
 }
 
 func newAlicomSetup(t testing.TB) *alicomSetup {
 	t.Helper()
-	logs := &syncBuffer{} // our side only: the emulator announces its built-in default secret
+	logs := &logbuf.Buffer{} // our side only: the emulator announces its built-in default secret
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	srv := startEmulator(t, mnslocal.Config{MessageTypes: []string{"SmsReport", "SmsUp"}})
 	f, err := token.NewDybaseapi(token.DybaseapiConfig{Endpoint: srv.URL(),

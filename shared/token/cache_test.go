@@ -1,10 +1,10 @@
 package token
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"github.com/alicom-drain/alicom-drain/internal/logbuf"
 	"log/slog"
 	"strings"
 	"sync"
@@ -64,27 +64,9 @@ func (f *fakeFetcher) Fetch(ctx context.Context, messageType, queueName string) 
 	return tokenN(n, f.clock, f.life), nil
 }
 
-// lockedBuffer collects log output from several goroutines.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func newTestCache(t *testing.T, f Fetcher, clock *fakeClock) (*Cache, *lockedBuffer) {
+func newTestCache(t *testing.T, f Fetcher, clock *fakeClock) (*Cache, *logbuf.Buffer) {
 	t.Helper()
-	logs := &lockedBuffer{}
+	logs := &logbuf.Buffer{}
 	c, err := NewCache(f, CacheOptions{Now: clock.Now, Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	if err != nil {
 		t.Fatal(err)

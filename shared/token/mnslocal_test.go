@@ -3,6 +3,7 @@ package token
 import (
 	"context"
 	"errors"
+	"github.com/alicom-drain/alicom-drain/internal/logbuf"
 	"log/slog"
 	"strings"
 	"sync"
@@ -95,7 +96,7 @@ func TestDybaseapiAgainstTheEmulator(t *testing.T) {
 
 func TestCacheOverTheEmulator(t *testing.T) {
 	srv := startEmulator(t)
-	logs := &lockedBuffer{}
+	logs := &logbuf.Buffer{}
 	d := newTestDybaseapi(t, srv.URL(), StaticCredentials(roleCredsFor(emulatorCreds)), 0)
 	c, err := NewCache(d, CacheOptions{Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	if err != nil {
