@@ -48,6 +48,15 @@ func (c *cli) mns() (ali_mns.MNSClient, error) {
 	return client, nil
 }
 
+// do runs one SDK call with the command's client (see call).
+func (c *cli) do(ctx context.Context, f func(client ali_mns.MNSClient) error) error {
+	client, err := c.mns()
+	if err != nil {
+		return err
+	}
+	return call(ctx, func() error { return f(client) })
+}
+
 // call runs one SDK call, which has no context of its own: on cancellation it returns at once
 // and leaves the call to finish within the client timeout.
 func call(ctx context.Context, f func() error) error {

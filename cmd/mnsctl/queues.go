@@ -24,11 +24,7 @@ func init() {
 			if *visibility < time.Second || *visibility%time.Second != 0 {
 				return usageError("-visibility %s: want whole seconds, at least 1s", *visibility)
 			}
-			client, err := c.mns()
-			if err != nil {
-				return err
-			}
-			err = call(ctx, func() error {
+			err = c.do(ctx, func(client ali_mns.MNSClient) error {
 				return ali_mns.NewMNSQueueManager(client).CreateQueueWithOptions(name, ali_mns.WithVisibilityTimeout(int32(*visibility/time.Second)))
 			})
 			if errorCode(err) == "QueueAlreadyExist" || ali_mns.ERR_MNS_QUEUE_ALREADY_EXIST_AND_HAVE_SAME_ATTR.IsEqual(err) {
@@ -49,11 +45,7 @@ func init() {
 			if err != nil {
 				return err
 			}
-			client, err := c.mns()
-			if err != nil {
-				return err
-			}
-			if err := call(ctx, func() error { return ali_mns.NewMNSQueueManager(client).DeleteQueue(name) }); err != nil {
+			if err := c.do(ctx, func(client ali_mns.MNSClient) error { return ali_mns.NewMNSQueueManager(client).DeleteQueue(name) }); err != nil {
 				return fmt.Errorf("delete queue %s: %w", name, err)
 			}
 			fmt.Fprintf(c.stdout, "Delete Queue Succeed! QueueName:%s\n", name)

@@ -18,11 +18,9 @@ func init() {
 			if err != nil {
 				return err
 			}
-			client, err := c.mns()
-			if err != nil {
-				return err
-			}
-			err = call(ctx, func() error { return ali_mns.NewMNSTopicManager(client).CreateSimpleTopic(name) })
+			err = c.do(ctx, func(client ali_mns.MNSClient) error {
+				return ali_mns.NewMNSTopicManager(client).CreateSimpleTopic(name)
+			})
 			if code := errorCode(err); code == "TopicAlreadyExist" || ali_mns.ERR_MNS_TOPIC_ALREADY_EXIST_AND_HAVE_SAME_ATTR.IsEqual(err) {
 				fmt.Fprintf(c.stdout, "Topic already exists. TopicName:%s\n", name)
 				return nil
@@ -41,11 +39,7 @@ func init() {
 			if err != nil {
 				return err
 			}
-			client, err := c.mns()
-			if err != nil {
-				return err
-			}
-			if err := call(ctx, func() error { return ali_mns.NewMNSTopicManager(client).DeleteTopic(name) }); err != nil {
+			if err := c.do(ctx, func(client ali_mns.MNSClient) error { return ali_mns.NewMNSTopicManager(client).DeleteTopic(name) }); err != nil {
 				return fmt.Errorf("delete topic %s: %w", name, err)
 			}
 			fmt.Fprintf(c.stdout, "Delete Topic Succeed! TopicName:%s\n", name)
@@ -59,12 +53,8 @@ func init() {
 			if err != nil {
 				return err
 			}
-			client, err := c.mns()
-			if err != nil {
-				return err
-			}
 			var attr ali_mns.TopicAttribute
-			if err := call(ctx, func() (err error) {
+			if err := c.do(ctx, func(client ali_mns.MNSClient) (err error) {
 				attr, err = ali_mns.NewMNSTopicManager(client).GetTopicAttributes(name)
 				return err
 			}); err != nil {
@@ -128,12 +118,8 @@ func init() {
 			if *topic == "" || *name == "" || len(args) != 0 {
 				return usageError("want -topic and -name")
 			}
-			client, err := c.mns()
-			if err != nil {
-				return err
-			}
 			var attr ali_mns.SubscriptionAttribute
-			if err := call(ctx, func() (err error) {
+			if err := c.do(ctx, func(client ali_mns.MNSClient) (err error) {
 				attr, err = ali_mns.NewMNSTopic(*topic, client).GetSubscriptionAttributes(*name)
 				return err
 			}); err != nil {
@@ -156,11 +142,7 @@ func init() {
 			if sub == "" {
 				sub = *topic + "-Sub"
 			}
-			client, err := c.mns()
-			if err != nil {
-				return err
-			}
-			if err := call(ctx, func() error { return ali_mns.NewMNSTopic(*topic, client).Unsubscribe(sub) }); err != nil {
+			if err := c.do(ctx, func(client ali_mns.MNSClient) error { return ali_mns.NewMNSTopic(*topic, client).Unsubscribe(sub) }); err != nil {
 				return fmt.Errorf("unsubscribe %s from %s: %w", sub, *topic, err)
 			}
 			fmt.Fprintf(c.stdout, "Unsubscribe Succeed! TopicName:%s SubName:%s\n", *topic, sub)
