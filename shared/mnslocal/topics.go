@@ -416,13 +416,9 @@ func (t *topicState) setSubscriptionAttributes(w http.ResponseWriter, topicName,
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	tp := t.topics[topicName]
-	if tp == nil {
-		return errTopicNotExist
-	}
-	sub := tp.subs[name]
-	if sub == nil {
-		return errSubscriptionNotExist
+	sub, aerr := t.subscription(topicName, name)
+	if aerr != nil {
+		return aerr
 	}
 	sub.strategy, sub.modifyMS = strategy, t.s.nowMS()
 	t.s.writeXML(w, http.StatusNoContent, nil)
@@ -432,34 +428,38 @@ func (t *topicState) setSubscriptionAttributes(w http.ResponseWriter, topicName,
 // unsubscribe removes a subscription; its pending pushes end.
 func (t *topicState) unsubscribe(w http.ResponseWriter, topicName, name string) *apiError {
 	t.mu.Lock()
-	tp := t.topics[topicName]
-	if tp == nil {
-		t.mu.Unlock()
-		return errTopicNotExist
+	sub, aerr := t.subscription(topicName, name)
+	if aerr == nil {
+		sub.end()
+		delete(t.topics[topicName].subs, name)
 	}
-	sub := tp.subs[name]
-	if sub == nil {
-		t.mu.Unlock()
-		return errSubscriptionNotExist
-	}
-	sub.end()
-	delete(tp.subs, name)
 	t.mu.Unlock()
+	if aerr != nil {
+		return aerr
+	}
 	t.s.writeXML(w, http.StatusNoContent, nil)
 	return nil
 }
 
-func (t *topicState) getSubscriptionAttributes(w http.ResponseWriter, topicName, name string) *apiError {
-	t.mu.Lock()
+// subscription finds a subscription of a topic; t.mu must be held.
+func (t *topicState) subscription(topicName, name string) (*subscription, *apiError) {
 	tp := t.topics[topicName]
 	if tp == nil {
-		t.mu.Unlock()
-		return errTopicNotExist
+		return nil, errTopicNotExist
 	}
 	sub := tp.subs[name]
 	if sub == nil {
+		return nil, errSubscriptionNotExist
+	}
+	return sub, nil
+}
+
+func (t *topicState) getSubscriptionAttributes(w http.ResponseWriter, topicName, name string) *apiError {
+	t.mu.Lock()
+	sub, aerr := t.subscription(topicName, name)
+	if aerr != nil {
 		t.mu.Unlock()
-		return errSubscriptionNotExist
+		return aerr
 	}
 	owner := t.s.cfg.AlicomUID
 	d := newXMLDoc("Subscription")
