@@ -14,34 +14,29 @@ import (
 	"github.com/alicom-drain/alicom-drain/shared/queue"
 )
 
-// scriptedQueue is a queue whose every call can be made to fail, and which records what the
-// drain asked of it. Messages are never redelivered: each test looks at one invocation.
-type scriptedQueue struct {
+// observed is the in-memory queue, with its receives counted, timed and hooked: what a test
+// needs to see of how the drain drives a queue. Failures are injected through queue.Memory's
+// fault hooks.
+type observed struct {
+	*queue.Memory
 	mu          sync.Mutex
-	pending     []queue.Message
-	receiveErrs []error // returned by successive receives before any message
-	deleteErrs  []error // whole-request errors of successive deletes
-	staleHandle string  // a handle whose delete always fails as stale
-	transient   map[string]int
-	deleted     []string
 	receives    int
 	inFlight    int
 	maxInFlight int
 	onReceive   func()
 }
 
-func newScriptedQueue(n int) *scriptedQueue {
-	q := &scriptedQueue{transient: map[string]int{}}
-	for i := range n {
-		id := fmt.Sprintf("M%03d", i)
-		q.pending = append(q.pending, queue.Message{ID: id, ReceiptHandle: "h-" + id, Body: "b", DequeueCount: 1})
+func newQueue(t *testing.T, n int) (*observed, []string) {
+	t.Helper()
+	q := &observed{Memory: queue.NewMemory("test-queue", queue.MemoryOptions{})}
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = q.Send("b")
 	}
-	return q
+	return q, ids
 }
 
-func (q *scriptedQueue) Name() string { return "test-queue" }
-
-func (q *scriptedQueue) Receive(ctx context.Context, n int, wait time.Duration) ([]queue.Message, error) {
+func (q *observed) Receive(ctx context.Context, n int, wait time.Duration) ([]queue.Message, error) {
 	q.mu.Lock()
 	q.receives++
 	q.inFlight++
@@ -52,58 +47,40 @@ func (q *scriptedQueue) Receive(ctx context.Context, n int, wait time.Duration) 
 		hook()
 	}
 	time.Sleep(time.Millisecond) // lets parallel receivers overlap, as they would on a network
+	msgs, err := q.Memory.Receive(ctx, n, wait)
 	q.mu.Lock()
-	defer q.mu.Unlock()
 	q.inFlight--
-	if len(q.receiveErrs) > 0 {
-		err := q.receiveErrs[0]
-		q.receiveErrs = q.receiveErrs[1:]
-		return nil, err
-	}
-	if len(q.pending) == 0 {
-		return nil, queue.ErrEmpty
-	}
-	n = min(n, len(q.pending))
-	out := append([]queue.Message(nil), q.pending[:n]...)
-	q.pending = q.pending[n:]
-	return out, nil
+	q.mu.Unlock()
+	return msgs, err
 }
 
-func (q *scriptedQueue) Delete(ctx context.Context, handles []string) ([]queue.DeleteFailure, error) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if len(q.deleteErrs) > 0 {
-		err := q.deleteErrs[0]
-		q.deleteErrs = q.deleteErrs[1:]
-		return nil, err
-	}
-	var failed []queue.DeleteFailure
-	for _, h := range handles {
-		switch {
-		case h == q.staleHandle:
-			failed = append(failed, queue.DeleteFailure{ReceiptHandle: h, Err: queue.ErrStaleHandle})
-		case q.transient[h] > 0:
-			q.transient[h]--
-			failed = append(failed, queue.DeleteFailure{ReceiptHandle: h, Err: queue.ErrTransport})
-		default:
-			q.deleted = append(q.deleted, h)
+// failEach makes the next calls of op fail with errs, in order, then succeed.
+func (q *observed) failEach(op string, errs ...error) {
+	var mu sync.Mutex
+	q.SetFault(func(got string) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if got != op || len(errs) == 0 {
+			return nil
 		}
-	}
-	return failed, nil
+		err := errs[0]
+		errs = errs[1:]
+		return err
+	})
 }
 
-func (q *scriptedQueue) ChangeVisibility(context.Context, string, time.Duration) (string, error) {
-	return "", errors.New("not used by the drain")
-}
-
-func (q *scriptedQueue) deletedSet() map[string]bool {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	out := map[string]bool{}
-	for _, h := range q.deleted {
-		out[h] = true
-	}
-	return out
+// failDeletes makes the delete of message id fail with err, times times (forever when negative).
+func (q *observed) failDeletes(id string, err error, times int) {
+	var mu sync.Mutex
+	q.SetDeleteFault(func(handle string) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if !strings.HasPrefix(handle, id+"-") || times == 0 {
+			return nil
+		}
+		times--
+		return err
+	})
 }
 
 // dispatcherFunc adapts a function to Dispatcher.
@@ -121,6 +98,7 @@ func testOptions() Options {
 	o := DefaultOptions()
 	o.RetryBackoff = time.Millisecond
 	o.DeadlineMargin = 0
+	o.Wait = 0
 	return o
 }
 
@@ -134,7 +112,7 @@ func runOne(t *testing.T, ctx context.Context, q queue.Queue, d Dispatcher, o Op
 }
 
 func TestAnEmptyQueueCostsOneReceive(t *testing.T) {
-	q := newScriptedQueue(0)
+	q, _ := newQueue(t, 0)
 	rep := runOne(t, context.Background(), q, dispatcherFunc(handleAll), testOptions())
 	if q.receives != 1 || rep.Requests != 1 || rep.Stop != StopEmpty || rep.Received != 0 {
 		t.Fatalf("receives = %d, report = %+v", q.receives, rep)
@@ -142,7 +120,7 @@ func TestAnEmptyQueueCostsOneReceive(t *testing.T) {
 }
 
 func TestABacklogIsHandledAndDeletedOnceEach(t *testing.T) {
-	q := newScriptedQueue(203)
+	q, _ := newQueue(t, 203)
 	var seen sync.Map
 	var twice atomic.Int32
 	d := dispatcherFunc(func(ctx context.Context, m *dispatch.Message) (dispatch.Outcome, error) {
@@ -158,13 +136,13 @@ func TestABacklogIsHandledAndDeletedOnceEach(t *testing.T) {
 	if rep.Received != 203 || rep.Handled != 203 || rep.Deleted != 203 || rep.Stop != StopEmpty || twice.Load() != 0 {
 		t.Fatalf("report = %+v, handled twice: %d", rep, twice.Load())
 	}
-	if got := len(q.deletedSet()); got != 203 {
-		t.Fatalf("deleted %d distinct handles, want 203", got)
+	if st := q.Stats(); st.Deleted != 203 || st.Visible+st.Invisible != 0 {
+		t.Fatalf("queue after the drain %+v", st)
 	}
 }
 
 func TestAShortBatchEndsTheDrainWithoutAnotherReceive(t *testing.T) {
-	q := newScriptedQueue(20)
+	q, _ := newQueue(t, 20)
 	o := testOptions()
 	o.Receivers = 1
 	rep := runOne(t, context.Background(), q, dispatcherFunc(handleAll), o)
@@ -174,7 +152,7 @@ func TestAShortBatchEndsTheDrainWithoutAnotherReceive(t *testing.T) {
 }
 
 func TestReceiversRampUpButNeverPassTheLimit(t *testing.T) {
-	q := newScriptedQueue(16 * 40)
+	q, _ := newQueue(t, 16*40)
 	o := testOptions()
 	o.Receivers = 3
 	rep := runOne(t, context.Background(), q, dispatcherFunc(handleAll), o)
@@ -187,8 +165,8 @@ func TestReceiversRampUpButNeverPassTheLimit(t *testing.T) {
 }
 
 func TestEachOutcomeIsCountedAndOnlyRetriesAreKept(t *testing.T) {
-	q := newScriptedQueue(4)
-	outcomes := map[string]dispatch.Outcome{"M000": dispatch.Handled, "M001": dispatch.Retry, "M002": dispatch.DeadLettered, "M003": dispatch.Duplicate}
+	q, ids := newQueue(t, 4)
+	outcomes := map[string]dispatch.Outcome{ids[0]: dispatch.Handled, ids[1]: dispatch.Retry, ids[2]: dispatch.DeadLettered, ids[3]: dispatch.Duplicate}
 	d := dispatcherFunc(func(ctx context.Context, m *dispatch.Message) (dispatch.Outcome, error) {
 		if outcomes[m.ID] == dispatch.Retry {
 			return dispatch.Retry, errors.New("handler said no")
@@ -199,13 +177,13 @@ func TestEachOutcomeIsCountedAndOnlyRetriesAreKept(t *testing.T) {
 	if rep.Handled != 1 || rep.Failed != 1 || rep.DeadLettered != 1 || rep.Duplicates != 1 || rep.Deleted != 3 {
 		t.Fatalf("report = %+v", rep)
 	}
-	if del := q.deletedSet(); del["h-M001"] || !del["h-M000"] || !del["h-M002"] || !del["h-M003"] {
-		t.Fatalf("deleted = %v: want all but the retried message", del)
+	if st := q.Stats(); st.Deleted != 3 || st.Invisible != 1 {
+		t.Fatalf("queue %+v: want all but the retried message deleted, that one kept", st)
 	}
 }
 
 func TestTheBudgetBoundsTheMessagesReceived(t *testing.T) {
-	q := newScriptedQueue(100)
+	q, _ := newQueue(t, 100)
 	o := testOptions()
 	o.MaxMessages = 20
 	rep := runOne(t, context.Background(), q, dispatcherFunc(handleAll), o)
@@ -215,7 +193,7 @@ func TestTheBudgetBoundsTheMessagesReceived(t *testing.T) {
 }
 
 func TestNoReceiveStartsInsideTheDeadlineMargin(t *testing.T) {
-	q := newScriptedQueue(10)
+	q, _ := newQueue(t, 10)
 	o := testOptions()
 	o.DeadlineMargin = time.Hour
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -227,7 +205,7 @@ func TestNoReceiveStartsInsideTheDeadlineMargin(t *testing.T) {
 }
 
 func TestMaxDurationStopsTheDrainAndFinishesTheBatchInHand(t *testing.T) {
-	q := newScriptedQueue(1000)
+	q, _ := newQueue(t, 1000)
 	var now atomic.Int64
 	o := testOptions()
 	o.Receivers = 1
@@ -242,7 +220,7 @@ func TestMaxDurationStopsTheDrainAndFinishesTheBatchInHand(t *testing.T) {
 }
 
 func TestHandledMessagesAreDeletedEvenWhenTheInvocationIsCancelled(t *testing.T) {
-	q := newScriptedQueue(5)
+	q, _ := newQueue(t, 5)
 	ctx, cancel := context.WithCancel(context.Background())
 	d := dispatcherFunc(func(ctx context.Context, m *dispatch.Message) (dispatch.Outcome, error) {
 		cancel() // the platform tears the invocation down while handlers run
@@ -255,8 +233,8 @@ func TestHandledMessagesAreDeletedEvenWhenTheInvocationIsCancelled(t *testing.T)
 }
 
 func TestPassingReceiveFailuresAreRetried(t *testing.T) {
-	q := newScriptedQueue(3)
-	q.receiveErrs = []error{queue.ErrTransport, queue.ErrTokenExpired, queue.ErrThrottled}
+	q, _ := newQueue(t, 3)
+	q.failEach("receive", queue.ErrTransport, queue.ErrTokenExpired, queue.ErrThrottled)
 	rep := runOne(t, context.Background(), q, dispatcherFunc(handleAll), testOptions())
 	if rep.Deleted != 3 || rep.Stop != StopEmpty || rep.Requests != 5 {
 		t.Fatalf("report = %+v (want 3 failed + 1 good receives and 1 delete)", rep)
@@ -274,8 +252,8 @@ func TestAFailureThatDoesNotPassStopsTheQueueWithItsError(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			q := newScriptedQueue(3)
-			q.receiveErrs = tt.errs
+			q, _ := newQueue(t, 3)
+			q.failEach("receive", tt.errs...)
 			res, err := Run(context.Background(), []Source{{Queue: q, MessageType: "SmsUp"}}, dispatcherFunc(handleAll), testOptions())
 			if err != nil {
 				t.Fatal(err)
@@ -292,9 +270,9 @@ func TestAFailureThatDoesNotPassStopsTheQueueWithItsError(t *testing.T) {
 }
 
 func TestDeletesThatFailForAPassingReasonAreRetried(t *testing.T) {
-	q := newScriptedQueue(3)
-	q.deleteErrs = []error{queue.ErrTransport}
-	q.transient["h-M001"] = 1
+	q, ids := newQueue(t, 3)
+	q.failEach("delete", queue.ErrTransport)
+	q.failDeletes(ids[1], queue.ErrTransport, 1)
 	rep := runOne(t, context.Background(), q, dispatcherFunc(handleAll), testOptions())
 	if rep.Deleted != 3 || rep.DeleteFailed != 0 {
 		t.Fatalf("report = %+v", rep)
@@ -302,8 +280,8 @@ func TestDeletesThatFailForAPassingReasonAreRetried(t *testing.T) {
 }
 
 func TestAStaleHandleIsNotRetriedAndIsReported(t *testing.T) {
-	q := newScriptedQueue(3)
-	q.staleHandle = "h-M002"
+	q, ids := newQueue(t, 3)
+	q.failDeletes(ids[2], queue.ErrStaleHandle, -1)
 	rep := runOne(t, context.Background(), q, dispatcherFunc(handleAll), testOptions())
 	if rep.Deleted != 2 || rep.DeleteFailed != 1 || rep.Requests != 2 {
 		t.Fatalf("report = %+v (want one delete request, not retried)", rep)
@@ -311,8 +289,8 @@ func TestAStaleHandleIsNotRetriedAndIsReported(t *testing.T) {
 }
 
 func TestDeletesGiveUpAfterTheirAttempts(t *testing.T) {
-	q := newScriptedQueue(2)
-	q.deleteErrs = []error{queue.ErrTransport, queue.ErrTransport, queue.ErrTransport, queue.ErrTransport}
+	q, _ := newQueue(t, 2)
+	q.failEach("delete", queue.ErrTransport, queue.ErrTransport, queue.ErrTransport, queue.ErrTransport)
 	rep := runOne(t, context.Background(), q, dispatcherFunc(handleAll), testOptions())
 	if rep.Deleted != 0 || rep.DeleteFailed != 2 || rep.Handled != 2 {
 		t.Fatalf("report = %+v", rep)
@@ -320,7 +298,8 @@ func TestDeletesGiveUpAfterTheirAttempts(t *testing.T) {
 }
 
 func TestSeveralQueuesAreDrainedInParallelAndReportedInOrder(t *testing.T) {
-	a, b := newScriptedQueue(30), newScriptedQueue(0)
+	a, _ := newQueue(t, 30)
+	b, _ := newQueue(t, 0)
 	res, err := Run(context.Background(), []Source{{Queue: a, MessageType: "SmsReport"}, {Queue: b, MessageType: "SmsUp"}},
 		dispatcherFunc(handleAll), testOptions())
 	if err != nil {
