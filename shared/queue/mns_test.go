@@ -551,3 +551,43 @@ func TestMNSSendsTheRealHostWhateverTheSDKWasTold(t *testing.T) {
 		q.CloseIdleConnections()
 	}
 }
+
+func TestMNSReceiveReadsAnswersTheFastDecoderDeclines(t *testing.T) {
+	const msg = `<Message><MessageId>ID1</MessageId><ReceiptHandle>ID1-h</ReceiptHandle><MessageBodyMD5>00</MessageBodyMD5>` +
+		`<MessageBody>%s</MessageBody><EnqueueTime>1</EnqueueTime><NextVisibleTime>2</NextVisibleTime>` +
+		`<FirstDequeueTime>1</FirstDequeueTime><DequeueCount>2</DequeueCount><Priority>8</Priority></Message>`
+	tests := []struct {
+		name, status, body string
+		wantBody           string
+		wantErr            error
+	}{
+		{"a CDATA body goes to the SDK's decoder and is read", "200",
+			`<?xml version="1.0" ?><Messages xmlns="http://mns.aliyuncs.com/doc/v1">` + fmt.Sprintf(msg, "<![CDATA[a<b]]>") + `</Messages>`, "a<b", nil},
+		{"a comment between messages goes to the SDK's decoder and is read", "200",
+			`<?xml version="1.0" ?><Messages><!-- x -->` + fmt.Sprintf(msg, "eyJ9") + `</Messages>`, "eyJ9", nil},
+		{"an answer that is not XML at all is a decoding failure, not an empty queue", "200", `<html>oops</html>`, "", queue.ErrTransport},
+		{"a proxy's error page is a transport failure", "502", `<html>Bad Gateway</html>`, "", queue.ErrTransport},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fake := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "text/xml;charset=utf-8")
+				code := map[string]int{"200": 200, "502": 502}[tt.status]
+				w.WriteHeader(code)
+				fmt.Fprint(w, tt.body)
+			}))
+			t.Cleanup(fake.Close)
+			q := newMNS(t, queue.MNSConfig{Endpoint: fake.URL, QueueName: "q", Credentials: customerKeys})
+			msgs, err := q.Receive(context.Background(), 16, 0)
+			if tt.wantErr != nil {
+				if !errors.Is(err, tt.wantErr) {
+					t.Fatalf("got %v, %v; want %v", msgs, err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || len(msgs) != 1 || msgs[0].Body != tt.wantBody || msgs[0].ID != "ID1" || msgs[0].DequeueCount != 2 {
+				t.Fatalf("got %+v, %v", msgs, err)
+			}
+		})
+	}
+}
