@@ -15,7 +15,7 @@ demo: ## Start the emulator, enqueue sample receipts like Alicom does, run one d
 	$(GO) build -o $(BIN)/alicom-drain ./functions/alicom-drain
 	$(GO) run ./cmd/demo -function $(BIN)/alicom-drain
 
-demo-push: ## Seed 004's walk-through: topic, push endpoint, three signed pushes, verified and handled.
+demo-push: ## the topic push guide's walk-through: topic, push endpoint, three signed pushes, verified and handled.
 	$(GO) run ./cmd/mnsctl demo-push
 
 test: ## Vet, then every test with the race detector.
@@ -24,7 +24,7 @@ test: ## Vet, then every test with the race detector.
 
 bench: ## The drain against the official demos' loops, then the per-message CPU benchmarks.
 	$(GO) run ./cmd/bench
-	$(GO) test -run '^$$' -bench . -benchmem ./shared/alicom ./shared/dispatch ./shared/mnslocal ./shared/queue
+	$(GO) test -run '^$$' -bench . -benchmem ./shared/alicom ./shared/dispatch ./shared/mnslocal ./internal/queue
 
 lint: ## gofmt and go vet.
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi

@@ -103,9 +103,9 @@ func deleteOne(q ali_mns.AliMNSQueue, t string, m *ali_mns.MessageReceiveRespons
 	return true
 }
 
-// seed000 is the Python demo (seed 000): one token, one client, then forever: receive one
+// pythonDemo is the Python demo (the official Python demo): one token, one client, then forever: receive one
 // message with a 3 s long poll, handle it, delete it. On an empty queue the demo sleeps 10 s.
-func seed000(addr, messageType, queueName string, until time.Time, c *counters) error {
+func pythonDemo(addr, messageType, queueName string, until time.Time, c *counters) error {
 	c.tokens.Add(1)
 	tok, err := fetchToken(addr, messageType)
 	if err != nil {
@@ -139,11 +139,11 @@ func seed000(addr, messageType, queueName string, until time.Time, c *counters) 
 	return nil
 }
 
-// seed001 is the .NET demo (seed 001): two threads, each with its own token and client (the
+// dotnetDemo is the .NET demo (the official .NET demo): two threads, each with its own token and client (the
 // demo's token and queue maps are per task), each looping: batch receive 16 without a long poll,
 // handle and delete each message with a request of its own, then sleep 50 ms — after every round,
 // not only after an empty one.
-func seed001(addr, messageType, queueName string, until time.Time, c *counters) error {
+func dotnetDemo(addr, messageType, queueName string, until time.Time, c *counters) error {
 	const workers, pause = 2, 50 * time.Millisecond
 	var wg sync.WaitGroup
 	for range workers {

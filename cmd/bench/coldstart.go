@@ -11,7 +11,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/alicom-drain/alicom-drain/shared/runtime/runtimetest"
+	"github.com/alicom-drain/alicom-drain/internal/platform/platformtest"
 )
 
 // binaryRow is one deployment binary: its size and how long it takes from process start until
@@ -48,10 +48,10 @@ func measureBinaries(root string, runs int, emulatorURL string) ([]binaryRow, er
 	specs := []struct {
 		platform, file string
 		tags           []string
-		rt             runtimetest.Platform
+		rt             platformtest.Platform
 	}{
-		{"Function Compute", "main", nil, runtimetest.FC},
-		{"Lambda", "bootstrap", []string{"-tags", "lambda.norpc"}, runtimetest.Lambda},
+		{"Function Compute", "main", nil, platformtest.FC},
+		{"Lambda", "bootstrap", []string{"-tags", "lambda.norpc"}, platformtest.Lambda},
 	}
 	var rows []binaryRow
 	for _, s := range specs {
@@ -84,8 +84,8 @@ func measureBinaries(root string, runs int, emulatorURL string) ([]binaryRow, er
 
 // timeToReady starts bin under a fresh stand-in runtime API and returns the time from just
 // before the process start until its first GET .../invocation/next.
-func timeToReady(bin string, platform runtimetest.Platform, emulatorURL string) (time.Duration, error) {
-	rt := runtimetest.New(platform)
+func timeToReady(bin string, platform platformtest.Platform, emulatorURL string) (time.Duration, error) {
+	rt := platformtest.New(platform)
 	defer rt.Close()
 	cmd := exec.Command(bin)
 	cmd.Env = []string{

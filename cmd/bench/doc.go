@@ -69,7 +69,7 @@ func writeDoc(w io.Writer, res *results, chart string) error {
 	p("## Binaries and cold start\n\n")
 	if len(res.Binaries) > 0 {
 		p("`CGO_ENABLED=0 GOOS=linux GOARCH=amd64 go build -trimpath -ldflags=\"-s -w\" [-tags lambda.norpc] ./functions/alicom-drain`; ")
-		p("*ready* is from just before the process starts until its first `GET …/invocation/next` to the stand-in runtime API (`shared/runtime/runtimetest`), with the emulator's endpoints in its environment.\n\n")
+		p("*ready* is from just before the process starts until its first `GET …/invocation/next` to the stand-in runtime API (`internal/platform/platformtest`), with the emulator's endpoints in its environment.\n\n")
 		writeBinaries(w, res)
 	} else {
 		p("Not measured this time (`-coldstart-runs 0`).\n")
@@ -127,7 +127,7 @@ func throughputReading(res *results) string {
 	rows := res.at(rtt)
 	best, ok1 := find(rows, isBest)
 	def, ok2 := find(rows, isDefault)
-	seed, ok3 := find(rows, isKind(kindSeed000))
+	python, ok3 := find(rows, isKind(kindPythonDemo))
 	java, ok4 := find(rows, isKind(kindJava))
 	if !ok1 || !ok2 || !ok3 || !ok4 {
 		return ""
@@ -135,8 +135,8 @@ func throughputReading(res *results) string {
 	return fmt.Sprintf("At %s the demos' loops spend 1.06 to 2 requests per message, because they delete one message per request; "+
 		"ours spends %.3f (default) to %.3f (C=%d), %.0f× fewer than the Python loop and %.1f× fewer than the Java puller. "+
 		"Ours moves %s msg/s at its default and %s msg/s at C=%d: %s the Python loop and %s the Java puller.",
-		fmtRTT(rtt), def.ReqPerMsg(), best.ReqPerMsg(), best.Conc, seed.ReqPerMsg()/def.ReqPerMsg(), java.ReqPerMsg()/def.ReqPerMsg(),
-		rateStr(def.Rate()), rateStr(best.Rate()), best.Conc, ratio(best.Rate(), seed.Rate()), ratio(best.Rate(), java.Rate()))
+		fmtRTT(rtt), def.ReqPerMsg(), best.ReqPerMsg(), best.Conc, python.ReqPerMsg()/def.ReqPerMsg(), java.ReqPerMsg()/def.ReqPerMsg(),
+		rateStr(def.Rate()), rateStr(best.Rate()), best.Conc, ratio(best.Rate(), python.Rate()), ratio(best.Rate(), java.Rate()))
 }
 
 func sweepReading(res *results) string {
@@ -162,8 +162,8 @@ func microReading(res *results) string {
 	sdk, dispatch := res.Micro[0], res.Micro[2]
 	return fmt.Sprintf("Decoding a receive answer with the SDK's decoder costs %s the decode and dispatch of the message itself: "+
 		"%.2f ms of CPU per 16-message receive on the receiver's critical path, %.0f %% off C × 16 / RTT at a 10 ms round trip. "+
-		"That is why shared/queue decodes receive answers itself (falling back to the SDK's decoder for any answer outside the plain shape MNS sends), "+
-		"about 9× faster with 17× fewer allocations: `go test -run '^$' -bench DecodeBatch -benchmem ./shared/queue`. "+
+		"That is why internal/queue decodes receive answers itself (falling back to the SDK's decoder for any answer outside the plain shape MNS sends), "+
+		"about 9× faster with 17× fewer allocations: `go test -run '^$' -bench DecodeBatch -benchmem ./internal/queue`. "+
 		"The process CPU per message in the tables (client and emulator) is what an instance with a fraction of a vCPU runs into first.",
 		ratio(float64(sdk.PerMsg), float64(dispatch.PerMsg)), 16*ms(sdk.PerMsg), 100*(1-10/(10+16*ms(sdk.PerMsg))))
 }
@@ -224,8 +224,8 @@ func writeCost(w io.Writer, res *results) {
 
 const method = `- **Emulator.** ` + "`shared/mnslocal`" + ` in the bench process on 127.0.0.1, one fresh instance per measured run, preloaded in-process, then a fixed delay per request (` + "`SetLatency`" + `) before it answers: that is the RTT. Concurrent requests are delayed independently. Its counters are reset after preloading; requests and deletions in the tables are its counts. Token requests are Dybaseapi ` + "`QueryTokenForMnsQueue`" + ` calls it served.
 - **Ours.** The product's drain core: ` + "`drain.Run`" + ` with ` + "`drain.DefaultOptions()`" + ` (Receivers set per row; batch 16, long poll 1 s), ` + "`queue.NewMNS`" + ` over aliyun-mns-go-sdk, credentials from ` + "`token.NewCache`" + ` over ` + "`token.NewDybaseapi`" + ` against the emulator, a real ` + "`dispatch.Router`" + ` (default options: recovery, handler timeout, deduplication) with a no-op handler. Connection limit and request timeout are those ` + "`app.Drain`" + ` gives each queue. The only wrapper notes when deletes complete.
-- **seed-000 loop (Python demo).** One token, one client; forever: ` + "`ReceiveMessage`" + ` with a 3 s long poll, handle, ` + "`DeleteMessage`" + `. The demo sleeps 10 s on an empty queue; the measurement ends there.
-- **seed-001 loop (.NET demo).** Two threads, each with its own token and client (the demo keeps them per task): ` + "`BatchReceiveMessage(16)`" + ` without long poll, handle and ` + "`DeleteMessage`" + ` each message, then sleep 50 ms — after every round, as the demo's loop does.
+- **official Python demo loop.** One token, one client; forever: ` + "`ReceiveMessage`" + ` with a 3 s long poll, handle, ` + "`DeleteMessage`" + `. The demo sleeps 10 s on an empty queue; the measurement ends there.
+- **official .NET demo loop.** Two threads, each with its own token and client (the demo keeps them per task): ` + "`BatchReceiveMessage(16)`" + ` without long poll, handle and ` + "`DeleteMessage`" + ` each message, then sleep 50 ms — after every round, as the demo's loop does.
 - **Java puller** (` + "`DefaultAlicomMessagePuller`" + ` of the Java receive SDK). One pull thread with a cached token: ` + "`BatchReceiveMessage(16)`" + ` with the queue's default wait (0), each message handed to a pool whose task handles it and calls ` + "`DeleteMessage`" + `. Modelled generously: 16 workers from the start and a blocking hand-off; the Java pool starts at 6 threads, queues 200 tasks, and a full queue makes the puller sleep 3 s.
 - **Same work everywhere.** The baselines call ` + "`alicom.Decode`" + ` (MD5, base64, typed JSON) per message; ours runs the Router, which does that and more. All use the same SDK, each baseline goroutine with its own queue handle (the SDK handle's QPS monitor is not safe for concurrent use and would otherwise throttle at 2,000 requests per second).
 - **Time.** msg/s = messages deleted / time from the start of each queue's drain to its last completed delete, summed over the queues, so neither the final long poll of ours nor a baseline's last idle wait counts; the sweep table also shows ours over the whole wall time. CPU is the process's user + system time during the run (` + "`getrusage`" + `), the emulator's included.

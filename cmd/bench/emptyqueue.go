@@ -6,11 +6,11 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/alicom-drain/alicom-drain/internal/config"
+	"github.com/alicom-drain/alicom-drain/internal/drain"
+	"github.com/alicom-drain/alicom-drain/internal/platform"
+	"github.com/alicom-drain/alicom-drain/internal/token"
 	"github.com/alicom-drain/alicom-drain/shared/app"
-	"github.com/alicom-drain/alicom-drain/shared/config"
-	"github.com/alicom-drain/alicom-drain/shared/drain"
-	"github.com/alicom-drain/alicom-drain/shared/runtime"
-	"github.com/alicom-drain/alicom-drain/shared/token"
 )
 
 // emptyRow is one invocation of the drain function's handler on an empty queue.
@@ -70,8 +70,8 @@ func invokeEmpty(f *fixture, wait time.Duration) ([]emptyRow, error) {
 		deadline := time.Now().Add(time.Minute)
 		ctx, cancel := context.WithDeadline(context.Background(), deadline)
 		start := time.Now()
-		out, err := d.Invoke(ctx, runtime.Invocation{
-			Platform: runtime.Local, RequestID: "bench-empty-" + strconv.Itoa(i), Deadline: deadline,
+		out, err := d.Invoke(ctx, platform.Invocation{
+			Platform: platform.Local, RequestID: "bench-empty-" + strconv.Itoa(i), Deadline: deadline,
 		})
 		wall := time.Since(start)
 		cancel()

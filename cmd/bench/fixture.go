@@ -14,8 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/alicom-drain/alicom-drain/internal/queue"
 	"github.com/alicom-drain/alicom-drain/shared/mnslocal"
-	"github.com/alicom-drain/alicom-drain/shared/queue"
 	"github.com/aliyun/alibaba-cloud-sdk-go/services/dybaseapi"
 	ali_mns "github.com/aliyun/aliyun-mns-go-sdk"
 )

@@ -28,7 +28,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/alicom-drain/alicom-drain/shared/drain"
+	"github.com/alicom-drain/alicom-drain/internal/drain"
 )
 
 // settings are the knobs of one bench run.
@@ -64,7 +64,7 @@ func main() {
 	flag.DurationVar(&s.TargetRTT, "target-rtt", 10*time.Millisecond, "round trip at which the throughput targets are judged")
 	flag.DurationVar(&s.Budget, "duration", 5*time.Second, "time budget of each baseline run (split over the queues); a baseline also stops at its first empty receive")
 	flag.StringVar(&recv, "receivers", "4,8,16,32", "receivers per queue to sweep for ours (the default, 4, is always included)")
-	flag.StringVar(&variants, "variants", "ours,seed-000,seed-001,java", "variants to run")
+	flag.StringVar(&variants, "variants", "ours,python-demo,dotnet-demo,java", "variants to run")
 	flag.StringVar(&types, "types", "SmsReport,SmsUp", "message types: one Alicom queue each, drained one after the other")
 	flag.IntVar(&s.Repeat, "repeat", 1, "runs of ours per receiver count and RTT; the median by throughput is reported (its runs are short and noisy)")
 	flag.IntVar(&s.ColdRuns, "coldstart-runs", 15, "cold starts per binary (median reported); 0 skips building the binaries")
@@ -219,12 +219,12 @@ type variantKind string
 
 const (
 	kindOurs    variantKind = "ours"
-	kindSeed000 variantKind = "seed-000"
-	kindSeed001 variantKind = "seed-001"
+	kindPythonDemo variantKind = "python-demo"
+	kindDotnetDemo variantKind = "dotnet-demo"
 	kindJava    variantKind = "java"
 )
 
-var allVariants = []variantKind{kindOurs, kindSeed000, kindSeed001, kindJava}
+var allVariants = []variantKind{kindOurs, kindPythonDemo, kindDotnetDemo, kindJava}
 
 // baselines in the order they are run and shown, with the concurrency each has.
 var baselines = []struct {
@@ -233,8 +233,8 @@ var baselines = []struct {
 	conc  int
 	fn    baselineFunc
 }{
-	{kindSeed000, "seed-000 loop (Python demo)", 1, seed000},
-	{kindSeed001, "seed-001 loop (.NET demo)", 2, seed001},
+	{kindPythonDemo, "official Python demo loop", 1, pythonDemo},
+	{kindDotnetDemo, "official .NET demo loop", 2, dotnetDemo},
 	{kindJava, "Java puller", 16, javaPuller},
 }
 

@@ -101,17 +101,17 @@ func TestEveryVariantDeletesEveryMessageItReceivedAndTheEmulatorAgreesWithItsCou
 				if want != r.MNSRequests || r.TokenRequests != nTypes {
 					t.Errorf("ops %v, %d token requests: want only batch receives and deletes and one token per type", r.Ops, r.TokenRequests)
 				}
-			case kindSeed000:
+			case kindPythonDemo:
 				// One receive per message plus the empty one that ends each queue, one delete per message.
 				if r.Ops["ReceiveMessage"] != own.receives || own.receives != r.Messages+nTypes || r.Ops["DeleteMessage"] != r.Messages {
 					t.Errorf("ops %v, own receives %d: want %d receives and %d deletes", r.Ops, own.receives, r.Messages+nTypes, r.Messages)
 				}
-			case kindSeed001, kindJava:
+			case kindDotnetDemo, kindJava:
 				if r.Ops["BatchReceiveMessage"] != own.receives || r.Ops["DeleteMessage"] != r.Messages || own.deletes != r.Messages {
 					t.Errorf("ops %v, own receives %d, deletes %d: want one delete per message", r.Ops, own.receives, own.deletes)
 				}
 				wantTokens := nTypes
-				if r.Kind == kindSeed001 {
+				if r.Kind == kindDotnetDemo {
 					wantTokens = 2 * nTypes // each of the two threads fetches its own
 				}
 				if r.TokenRequests != wantTokens {
@@ -120,7 +120,7 @@ func TestEveryVariantDeletesEveryMessageItReceivedAndTheEmulatorAgreesWithItsCou
 			}
 		})
 	}
-	want := map[variantKind]int{kindOurs: len(s.Receivers), kindSeed000: 1, kindSeed001: 1, kindJava: 1}
+	want := map[variantKind]int{kindOurs: len(s.Receivers), kindPythonDemo: 1, kindDotnetDemo: 1, kindJava: 1}
 	for k, n := range want {
 		if seen[k] != n {
 			t.Errorf("%d rows of %s, want %d", seen[k], k, n)
@@ -173,7 +173,7 @@ func TestTheOutputsRenderEveryVariant(t *testing.T) {
 	res := smallRun(t)
 	var md bytes.Buffer
 	writeResults(&md, res)
-	for _, want := range []string{"## Targets", "**ours, ", "seed-000 loop (Python demo)", "seed-001 loop (.NET demo)", "Java puller", "## Empty queue", "| warm (token cached) | 0 | 1 | 0 |"} {
+	for _, want := range []string{"## Targets", "**ours, ", "official Python demo loop", "official .NET demo loop", "Java puller", "## Empty queue", "| warm (token cached) | 0 | 1 | 0 |"} {
 		if !strings.Contains(md.String(), want) {
 			t.Errorf("the Markdown output lacks %q:\n%s", want, md.String())
 		}
@@ -220,7 +220,7 @@ func TestChecksMarkMetAndMissedTargets(t *testing.T) {
 	}
 	ours := mk(kindOurs, 4, 10000, 1260, 2*time.Second) // 5000 msg/s, 78 % of 6400
 	ours.Default, ours.Best = true, true
-	res.Rows = []row{ours, mk(kindSeed000, 1, 250, 500, 5*time.Second), mk(kindJava, 16, 8000, 8500, 5*time.Second)}
+	res.Rows = []row{ours, mk(kindPythonDemo, 1, 250, 500, 5*time.Second), mk(kindJava, 16, 8000, 8500, 5*time.Second)}
 	res.Empty = []emptyRow{{Warm: true, MNSRequests: 1}}
 	got := map[string]string{}
 	for _, c := range checks(res) {
@@ -228,7 +228,7 @@ func TestChecksMarkMetAndMissedTargets(t *testing.T) {
 	}
 	want := map[string]string{
 		"MNS requests per message, ours at a full backlog (10 ms): ≤ 0.13": "✓",
-		"ours at 10 ms ≥ 50 × the seed-000 loop":                           "✓", // 5000 / 50
+		"ours at 10 ms ≥ 50 × the official Python demo's loop":                           "✓", // 5000 / 50
 		"ours at 10 ms ≥ 4 × the Java puller":                              "✗", // 5000 / 1600
 		"ours at 10 ms ≥ 80 % of C × 16 / RTT for its C":                   "✗",
 		"empty queue, warm: exactly 1 MNS request and 0 token requests":    "✓",

@@ -7,10 +7,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/alicom-drain/alicom-drain/internal/drain"
+	"github.com/alicom-drain/alicom-drain/internal/queue"
+	"github.com/alicom-drain/alicom-drain/internal/token"
 	"github.com/alicom-drain/alicom-drain/shared/dispatch"
-	"github.com/alicom-drain/alicom-drain/shared/drain"
-	"github.com/alicom-drain/alicom-drain/shared/queue"
-	"github.com/alicom-drain/alicom-drain/shared/token"
 )
 
 // loopResult is what one variant did in one run, by its own count.

@@ -22,8 +22,8 @@ import (
 
 	ali_mns "github.com/aliyun/aliyun-mns-go-sdk"
 
+	"github.com/alicom-drain/alicom-drain/internal/queue"
 	"github.com/alicom-drain/alicom-drain/shared/mnslocal"
-	"github.com/alicom-drain/alicom-drain/shared/queue"
 )
 
 func main() {

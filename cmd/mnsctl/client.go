@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/alicom-drain/alicom-drain/shared/queue"
+	"github.com/alicom-drain/alicom-drain/internal/queue"
 	ali_mns "github.com/aliyun/aliyun-mns-go-sdk"
 )
 

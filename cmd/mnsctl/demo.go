@@ -14,25 +14,25 @@ import (
 	"sync"
 	"time"
 
+	"github.com/alicom-drain/alicom-drain/internal/mnspush"
+	"github.com/alicom-drain/alicom-drain/internal/sink"
 	"github.com/alicom-drain/alicom-drain/shared/alicom"
 	"github.com/alicom-drain/alicom-drain/shared/dispatch"
 	"github.com/alicom-drain/alicom-drain/shared/mnslocal"
-	"github.com/alicom-drain/alicom-drain/shared/notify"
-	"github.com/alicom-drain/alicom-drain/shared/sink"
 )
 
 const demoMessages = 3
 
 func init() {
-	commands["demo-push"] = command{"run seed 004's topic walk-through end to end on an in-process emulator", func(fs *flag.FlagSet) func(context.Context, *cli, []string) error {
+	commands["demo-push"] = command{"run the topic push guide's walk-through end to end on an in-process emulator", func(fs *flag.FlagSet) func(context.Context, *cli, []string) error {
 		format := fs.String("format", "XML", "notification format of the subscription: XML, JSON or SIMPLIFIED")
 		wait := fs.Duration("wait", 30*time.Second, "how long to wait for the pushes")
 		return func(ctx context.Context, c *cli, args []string) error {
 			if len(args) != 0 {
 				return usageError("demo-push takes no arguments")
 			}
-			f, err := notify.ParseFormat(*format)
-			if err != nil || f == notify.FormatAuto {
+			f, err := mnspush.ParseFormat(*format)
+			if err != nil || f == mnspush.FormatAuto {
 				return usageError("-format %q: want XML, JSON or SIMPLIFIED", *format)
 			}
 			return demoPush(ctx, c.env, string(f), *wait)
@@ -40,7 +40,7 @@ func init() {
 	}}
 }
 
-// demoPush is seed 004 in one process: an emulator (what MNS is in the seed), the push
+// demoPush is the topic push guide's walk-through in one process: an emulator (what MNS is in the guide), the push
 // endpoint (simple_http_notify_endpoint.py), and this tool's own commands for
 // createtopic.py, subscribe.py, publishmessage.py and deletetopic.py.
 func demoPush(ctx context.Context, e env, format string, wait time.Duration) error {
@@ -134,10 +134,10 @@ func demoPush(ctx context.Context, e env, format string, wait time.Duration) err
 	return mnsctl("delete-topic", topic)
 }
 
-// demoEndpoint is the push endpoint of the demo: the real notify.Endpoint and dispatch
-// router, with a SmsReport handler that prints what it got like the seed's endpoint log.
-func demoEndpoint(srv *mnslocal.Server, stdout, stderr io.Writer, handled chan<- string) (*notify.Endpoint, error) {
-	rule, err := notify.ParseCertURLRule(srv.URL() + "/_mnslocal/")
+// demoEndpoint is the push endpoint of the demo: the real mnspush.Endpoint and dispatch
+// router, with a SmsReport handler that prints what it got like the topic push guide's endpoint log.
+func demoEndpoint(srv *mnslocal.Server, stdout, stderr io.Writer, handled chan<- string) (*mnspush.Endpoint, error) {
+	rule, err := mnspush.ParseCertURLRule(srv.URL() + "/_mnslocal/")
 	if err != nil {
 		return nil, err
 	}
@@ -157,7 +157,7 @@ func demoEndpoint(srv *mnslocal.Server, stdout, stderr io.Writer, handled chan<-
 		handled <- m.ID
 		return nil
 	})
-	return notify.New(notify.Config{CertURLAllow: []notify.CertURLRule{rule}, Logger: logger, AccessLog: stdout}, router)
+	return mnspush.New(mnspush.Config{CertURLAllow: []mnspush.CertURLRule{rule}, Logger: logger, AccessLog: stdout}, router)
 }
 
 // syncWriter serialises writes, so that each Fprintf lands whole.

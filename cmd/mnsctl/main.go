@@ -1,4 +1,4 @@
-// Command mnsctl is the operator's tool for MNS topics and queues: it does what the seed 004
+// Command mnsctl is the operator's tool for MNS topics and queues: it does what the topic push guide's
 // scripts do (create a topic, subscribe an HTTP endpoint, publish, unsubscribe, delete the
 // topic), sends and inspects queue messages, and runs the topic push walk-through end to end
 // on an in-process emulator (demo-push). It talks to real MNS with the AccessKey in the
@@ -24,7 +24,7 @@ const usageText = `mnsctl: MNS topics and queues from the command line (real MNS
 Usage:
   mnsctl [-endpoint URL] [-timeout D] <command> [flags] [args]
 
-Topics (seed 004's scripts):
+Topics (the topic push guide's scripts):
   create-topic  NAME                      create a topic
   delete-topic  NAME                      delete a topic and its subscriptions
   get-topic     NAME                      show a topic's attributes
@@ -34,7 +34,7 @@ Topics (seed 004's scripts):
   get-subscription -topic T -name S       show a subscription
   unsubscribe   -topic T -name S          delete a subscription
   publish       -topic T [-tag TAG] [-base64] [MESSAGE...]
-                                          publish messages (default: seed 004's three test messages)
+                                          publish messages (default: the topic push guide's three test messages)
 
 Queues:
   create-queue  NAME                      create a queue
@@ -45,7 +45,7 @@ Queues:
   delete        -queue Q HANDLE...        delete received messages by receipt handle
 
 Demo:
-  demo-push                               run seed 004's walk-through on an in-process emulator
+  demo-push                               run the topic push guide's walk-through on an in-process emulator
 
 Endpoint and keys:
   -endpoint, else $MNS_ENDPOINT, else ` + defaultEndpoint + ` (the emulator).

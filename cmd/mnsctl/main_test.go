@@ -169,7 +169,7 @@ func TestEndpointsAndCredentials(t *testing.T) {
 	}
 }
 
-func TestTopicCommandsDoWhatSeed004sScriptsDo(t *testing.T) {
+func TestTopicCommandsDoWhatTheTopicPushGuidesScriptsDo(t *testing.T) {
 	srv := startEmulator(t)
 	var mu sync.Mutex
 	var pushes []*http.Request
@@ -220,7 +220,7 @@ func TestTopicCommandsDoWhatSeed004sScriptsDo(t *testing.T) {
 	mu.Unlock()
 	for i := range 3 {
 		if !strings.Contains(got, fmt.Sprintf("I am test message %d.", i)) {
-			t.Errorf("the seed's message %d was not pushed: %q", i, got)
+			t.Errorf("the topic push guide's message %d was not pushed: %q", i, got)
 		}
 	}
 	if !strings.Contains(got, base64.StdEncoding.EncodeToString([]byte(`{"phone_number":"13000000000"}`))) {

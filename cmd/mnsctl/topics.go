@@ -163,7 +163,7 @@ func init() {
 				return err
 			}
 			if len(args) == 0 {
-				bodies = seedMessages(3)
+				bodies = guideMessages(3)
 			}
 			client, err := c.mns()
 			if err != nil {
@@ -190,8 +190,8 @@ func init() {
 	}}
 }
 
-// seedMessages are the messages seed 004's publishmessage.py publishes.
-func seedMessages(n int) []string {
+// guideMessages are the messages the topic push guide's publishmessage.py publishes.
+func guideMessages(n int) []string {
 	out := make([]string, n)
 	for i := range out {
 		out[i] = fmt.Sprintf("I am test message %d.", i)

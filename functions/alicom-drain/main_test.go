@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alicom-drain/alicom-drain/internal/platform/platformtest"
 	"github.com/alicom-drain/alicom-drain/shared/mnslocal"
-	"github.com/alicom-drain/alicom-drain/shared/runtime/runtimetest"
 )
 
 // These tests build the function binary and run it the three ways it is deployed: under the
@@ -116,9 +116,9 @@ type report struct {
 	} `json:"queues"`
 }
 
-func runUnder(t *testing.T, platform runtimetest.Platform, env []string, event string, inv runtimetest.Invocation) (runtimetest.Result, string) {
+func runUnder(t *testing.T, platform platformtest.Platform, env []string, event string, inv platformtest.Invocation) (platformtest.Result, string) {
 	t.Helper()
-	rt := runtimetest.New(platform)
+	rt := platformtest.New(platform)
 	defer rt.Close()
 	cmd := exec.Command(functionBinary(t))
 	cmd.Env = append(env, rt.EnvVar())
@@ -146,7 +146,7 @@ func runUnder(t *testing.T, platform runtimetest.Platform, env []string, event s
 func TestUnderFunctionComputeTheRoleCredentialsAndAccountOfTheInvocationAreUsed(t *testing.T) {
 	srv := startEmulator(t, 40)
 	// No keys and no UID in the environment: both come from the invocation, as on FC.
-	res, logs := runUnder(t, runtimetest.FC, baseEnv(srv), "fc-timer.json", runtimetest.Invocation{
+	res, logs := runUnder(t, platformtest.FC, baseEnv(srv), "fc-timer.json", platformtest.Invocation{
 		RequestID: "fc-req-1", AccountID: uid, Region: "cn-hangzhou",
 		AccessKeyID: key, AccessKeySecret: secret, SecurityToken: "",
 	})
@@ -169,7 +169,7 @@ func TestUnderFunctionComputeTheRoleCredentialsAndAccountOfTheInvocationAreUsed(
 func TestUnderLambdaTheKeysComeFromTheEnvironment(t *testing.T) {
 	srv := startEmulator(t, 5)
 	env := baseEnv(srv, "ALICOM_ACCOUNT_UID="+uid, "ALIBABA_CLOUD_ACCESS_KEY_ID="+key, "ALIBABA_CLOUD_ACCESS_KEY_SECRET="+secret)
-	res, logs := runUnder(t, runtimetest.Lambda, env, "lambda-schedule.json", runtimetest.Invocation{RequestID: "aws-req-1"})
+	res, logs := runUnder(t, platformtest.Lambda, env, "lambda-schedule.json", platformtest.Invocation{RequestID: "aws-req-1"})
 	if res.Failed {
 		t.Fatalf("invocation failed: %s\nlogs:\n%s", res.Body, logs)
 	}
@@ -184,7 +184,7 @@ func TestUnderLambdaTheKeysComeFromTheEnvironment(t *testing.T) {
 
 func TestUnderFunctionComputeAFailedDrainFailsTheInvocation(t *testing.T) {
 	srv := startEmulator(t, 0)
-	res, _ := runUnder(t, runtimetest.FC, baseEnv(srv, "ALICOM_ACCOUNT_UID="+uid), "fc-timer.json", runtimetest.Invocation{
+	res, _ := runUnder(t, platformtest.FC, baseEnv(srv, "ALICOM_ACCOUNT_UID="+uid), "fc-timer.json", platformtest.Invocation{
 		AccessKeyID: key, AccessKeySecret: "wrong-secret",
 	})
 	if !res.Failed || !strings.Contains(string(res.Body), "SignatureDoesNotMatch") {

@@ -10,11 +10,11 @@ import (
 
 	"github.com/aliyun/fc-runtime-go-sdk/events"
 
-	"github.com/alicom-drain/alicom-drain/shared/notify"
+	"github.com/alicom-drain/alicom-drain/internal/mnspush"
 )
 
 // fcHandler serves Function Compute 3.0 HTTP trigger invocations (built-in go1 runtime).
-func fcHandler(ep *notify.Endpoint) func(context.Context, events.HTTPTriggerEvent) (events.HTTPTriggerResponse, error) {
+func fcHandler(ep *mnspush.Endpoint) func(context.Context, events.HTTPTriggerEvent) (events.HTTPTriggerResponse, error) {
 	return func(ctx context.Context, ev events.HTTPTriggerEvent) (events.HTTPTriggerResponse, error) {
 		req, resp, ok := requestFromFC(&ev)
 		if !ok {
@@ -29,13 +29,13 @@ func fcHandler(ep *notify.Endpoint) func(context.Context, events.HTTPTriggerEven
 // so a query string is rebuilt in sorted order; a subscription endpoint with a query may
 // therefore fail verification on FC (use a plain path). When the event cannot be converted,
 // ok is false and resp is the answer.
-func requestFromFC(ev *events.HTTPTriggerEvent) (req notify.Request, resp notify.Response, ok bool) {
+func requestFromFC(ev *events.HTTPTriggerEvent) (req mnspush.Request, resp mnspush.Response, ok bool) {
 	h := http.Header{}
 	if ev.Headers != nil {
 		addHeaders(h, *ev.Headers)
 	}
 	hc := ev.TriggerContext.Http
-	req = notify.Request{
+	req = mnspush.Request{
 		Method:     strings.ToUpper(str(hc.Method)),
 		Target:     str(ev.RawPath),
 		Header:     h,
@@ -62,10 +62,10 @@ func requestFromFC(ev *events.HTTPTriggerEvent) (req notify.Request, resp notify
 		return req, badEvent("body is marked base64 but does not decode"), false
 	}
 	req.Body = body
-	return req, notify.Response{}, true
+	return req, mnspush.Response{}, true
 }
 
-func responseToFC(r notify.Response) events.HTTPTriggerResponse {
+func responseToFC(r mnspush.Response) events.HTTPTriggerResponse {
 	return events.HTTPTriggerResponse{StatusCode: r.Status, Headers: flatten(r.Header), Body: r.Body}
 }
 
@@ -105,8 +105,8 @@ func flatten(h http.Header) map[string]string {
 	return out
 }
 
-func badEvent(msg string) notify.Response {
-	return notify.Response{
+func badEvent(msg string) mnspush.Response {
+	return mnspush.Response{
 		Status: http.StatusBadRequest,
 		Header: http.Header{"Content-Type": {"text/plain; charset=utf-8"}},
 		Body:   msg + "\n",

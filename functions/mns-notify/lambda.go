@@ -7,11 +7,11 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/alicom-drain/alicom-drain/shared/notify"
+	"github.com/alicom-drain/alicom-drain/internal/mnspush"
 )
 
 // lambdaHandler serves Lambda function URL invocations (provided.al2023).
-func lambdaHandler(ep *notify.Endpoint) func(context.Context, events.LambdaFunctionURLRequest) (events.LambdaFunctionURLResponse, error) {
+func lambdaHandler(ep *mnspush.Endpoint) func(context.Context, events.LambdaFunctionURLRequest) (events.LambdaFunctionURLResponse, error) {
 	return func(ctx context.Context, ev events.LambdaFunctionURLRequest) (events.LambdaFunctionURLResponse, error) {
 		req, resp, ok := requestFromLambda(&ev)
 		if !ok {
@@ -23,10 +23,10 @@ func lambdaHandler(ep *notify.Endpoint) func(context.Context, events.LambdaFunct
 
 // requestFromLambda converts a function URL event; rawPath and rawQueryString are the target
 // as received. Lambda lower-cases header names and joins repeated headers with commas.
-func requestFromLambda(ev *events.LambdaFunctionURLRequest) (req notify.Request, resp notify.Response, ok bool) {
+func requestFromLambda(ev *events.LambdaFunctionURLRequest) (req mnspush.Request, resp mnspush.Response, ok bool) {
 	h := http.Header{}
 	addHeaders(h, ev.Headers)
-	req = notify.Request{
+	req = mnspush.Request{
 		Method:     strings.ToUpper(ev.RequestContext.HTTP.Method),
 		Target:     ev.RawPath,
 		Header:     h,
@@ -47,9 +47,9 @@ func requestFromLambda(ev *events.LambdaFunctionURLRequest) (req notify.Request,
 		return req, badEvent("body is marked base64 but does not decode"), false
 	}
 	req.Body = body
-	return req, notify.Response{}, true
+	return req, mnspush.Response{}, true
 }
 
-func responseToLambda(r notify.Response) events.LambdaFunctionURLResponse {
+func responseToLambda(r mnspush.Response) events.LambdaFunctionURLResponse {
 	return events.LambdaFunctionURLResponse{StatusCode: r.Status, Headers: flatten(r.Header), Body: r.Body}
 }

@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-// serveLocal serves the endpoint over plain HTTP on addr until ctx ends, like the seed's
+// serveLocal serves the endpoint over plain HTTP on addr until ctx ends, like the topic push guide's
 // simple_http_notify_endpoint.py: it prints the address to subscribe, then one access-log
 // line per push.
 func serveLocal(ctx context.Context, addr string, h http.Handler, stdout io.Writer) error {

@@ -1,8 +1,8 @@
 // Command mns-notify is the MNS topic push endpoint: an HTTP-triggered function that verifies
-// each push (see shared/notify and docs/push.md) and hands the message to the same dispatch as
+// each push (see internal/mnspush and docs/push.md) and hands the message to the same dispatch as
 // the drain. It runs under Function Compute 3.0 (HTTP trigger, runtime go1, binary main) when
 // FC_RUNTIME_API is set, under AWS Lambda (function URL, provided.al2023, binary bootstrap)
-// when AWS_LAMBDA_RUNTIME_API is set, and otherwise as a plain HTTP server, like the seed's
+// when AWS_LAMBDA_RUNTIME_API is set, and otherwise as a plain HTTP server, like the topic push guide's
 // simple_http_notify_endpoint.py:
 //
 //	MNS_CERT_URL_ALLOW=http://127.0.0.1:9911/_mnslocal/ go run ./functions/mns-notify -listen 127.0.0.1:8080
@@ -25,9 +25,9 @@ import (
 	"github.com/aliyun/fc-runtime-go-sdk/fc"
 	"github.com/aws/aws-lambda-go/lambda"
 
+	"github.com/alicom-drain/alicom-drain/internal/mnspush"
+	"github.com/alicom-drain/alicom-drain/internal/sink"
 	"github.com/alicom-drain/alicom-drain/shared/dispatch"
-	"github.com/alicom-drain/alicom-drain/shared/notify"
-	"github.com/alicom-drain/alicom-drain/shared/sink"
 )
 
 // registerHandlers is where a deployment adds its own handlers, by message type:
@@ -70,7 +70,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		logger.Error("configuration is invalid", "error", err.Error())
 		return 2
 	}
-	// The platform checks are inlined rather than taken from shared/runtime: this function's
+	// The platform checks are inlined rather than taken from internal/platform: this function's
 	// events are HTTP requests, which that package does not convert.
 	switch {
 	case getenv("FC_RUNTIME_API") != "":
@@ -87,9 +87,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 }
 
 // newEndpoint wires configuration, router and endpoint. Locally the access log goes to
-// stdout in the seed's format; on the platforms it is a JSON log line like everything else.
-func newEndpoint(getenv func(string) string, logger *slog.Logger, stdout io.Writer, local bool) (*notify.Endpoint, error) {
-	cfg, err := notify.ConfigFromEnv(getenv)
+// stdout in the topic push guide's format; on the platforms it is a JSON log line like everything else.
+func newEndpoint(getenv func(string) string, logger *slog.Logger, stdout io.Writer, local bool) (*mnspush.Endpoint, error) {
+	cfg, err := mnspush.ConfigFromEnv(getenv)
 	if err != nil {
 		return nil, err
 	}
@@ -106,5 +106,5 @@ func newEndpoint(getenv func(string) string, logger *slog.Logger, stdout io.Writ
 		return nil, err
 	}
 	registerHandlers(router)
-	return notify.New(cfg, router)
+	return mnspush.New(cfg, router)
 }

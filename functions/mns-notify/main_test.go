@@ -23,9 +23,9 @@ import (
 	lambdaevents "github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
 
+	"github.com/alicom-drain/alicom-drain/internal/mnspush"
+	"github.com/alicom-drain/alicom-drain/internal/mnspush/mnspushtest"
 	"github.com/alicom-drain/alicom-drain/shared/dispatch"
-	"github.com/alicom-drain/alicom-drain/shared/notify"
-	"github.com/alicom-drain/alicom-drain/shared/notify/notifytest"
 )
 
 const fixtures = "../../events/push"
@@ -59,12 +59,12 @@ func (r *recorder) messages() []dispatch.Message {
 	return append([]dispatch.Message(nil), r.got...)
 }
 
-func newTestEndpoint(t *testing.T, s *notifytest.Signer) (*notify.Endpoint, *recorder) {
+func newTestEndpoint(t *testing.T, s *mnspushtest.Signer) (*mnspush.Endpoint, *recorder) {
 	t.Helper()
 	rec := &recorder{}
 	cfg := s.Config()
 	cfg.Logger = slog.New(slog.DiscardHandler)
-	ep, err := notify.New(cfg, rec)
+	ep, err := mnspush.New(cfg, rec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +74,7 @@ func newTestEndpoint(t *testing.T, s *notifytest.Signer) (*notify.Endpoint, *rec
 // resign replaces the fixture's placeholder signature: it signs the request the event
 // converts to, as MNS would have, and writes Date, certificate URL and Authorization back into
 // the event's header map under the names the fixture uses.
-func resign(t *testing.T, s *notifytest.Signer, headers map[string]string, req notify.Request) {
+func resign(t *testing.T, s *mnspushtest.Signer, headers map[string]string, req mnspush.Request) {
 	t.Helper()
 	for _, k := range []string{"Date", "Authorization", "X-Mns-Signing-Cert-Url"} {
 		req.Header.Del(k)
@@ -141,7 +141,7 @@ func TestLambdaEventsBecomeTheRequestAsReceived(t *testing.T) {
 }
 
 func TestSignedPushesThroughTheFCRuntimeHandler(t *testing.T) {
-	s := notifytest.NewSigner(t)
+	s := mnspushtest.NewSigner(t)
 	ep, rec := newTestEndpoint(t, s)
 	h := fc.NewHandler(fcHandler(ep))
 	for _, name := range []string{"fc-http-trigger-xml.json", "fc-http-trigger-json-base64.json"} {
@@ -179,7 +179,7 @@ func TestSignedPushesThroughTheFCRuntimeHandler(t *testing.T) {
 }
 
 func TestSignedPushesThroughTheLambdaRuntimeHandler(t *testing.T) {
-	s := notifytest.NewSigner(t)
+	s := mnspushtest.NewSigner(t)
 	ep, rec := newTestEndpoint(t, s)
 	var ev lambdaevents.LambdaFunctionURLRequest
 	readFixture(t, "lambda-function-url-simplified.json", &ev)
@@ -203,12 +203,12 @@ func TestSignedPushesThroughTheLambdaRuntimeHandler(t *testing.T) {
 }
 
 func TestLocalModeServesVerifiedPushesOverPlainHTTP(t *testing.T) {
-	s := notifytest.NewSigner(t)
+	s := mnspushtest.NewSigner(t)
 	// Locally the certificate comes over plain HTTP, as from the emulator.
 	plain := httptest.NewServer(s.Mux)
 	t.Cleanup(plain.Close)
-	s.CertURL = plain.URL + notifytest.CertPath
-	env := map[string]string{notify.EnvCertURLAllow: plain.URL + "/certs/"}
+	s.CertURL = plain.URL + mnspushtest.CertPath
+	env := map[string]string{mnspush.EnvCertURLAllow: plain.URL + "/certs/"}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
@@ -236,9 +236,9 @@ func TestLocalModeServesVerifiedPushesOverPlainHTTP(t *testing.T) {
 	}()
 
 	receipt := base64.StdEncoding.EncodeToString([]byte(`{"phone_number":"13000000000","success":true,"biz_id":"1^0","err_code":"DELIVERED"}`))
-	n := notifytest.Sample("LOCAL-1", receipt)
+	n := mnspushtest.Sample("LOCAL-1", receipt)
 	n.MessageTag = "SmsReport"
-	push := s.Push(n, notify.FormatXML)
+	push := s.Push(n, mnspush.FormatXML)
 	httpReq, _ := http.NewRequest(push.Method, addr, bytes.NewReader(push.Body))
 	httpReq.Header = push.Header
 	resp, err := http.DefaultClient.Do(httpReq)
@@ -270,9 +270,9 @@ func TestLocalModeServesVerifiedPushesOverPlainHTTP(t *testing.T) {
 
 func TestABadConfigurationExitsWithStatus2(t *testing.T) {
 	var stderr logbuf.Buffer
-	env := map[string]string{notify.EnvCertURLAllow: "https://user@mnstest.oss-cn-hangzhou.aliyuncs.com/"}
+	env := map[string]string{mnspush.EnvCertURLAllow: "https://user@mnstest.oss-cn-hangzhou.aliyuncs.com/"}
 	code := run(context.Background(), nil, func(k string) string { return env[k] }, io.Discard, &stderr)
-	if code != 2 || !strings.Contains(stderr.String(), notify.EnvCertURLAllow) {
+	if code != 2 || !strings.Contains(stderr.String(), mnspush.EnvCertURLAllow) {
 		t.Fatalf("exit %d, stderr %q", code, stderr.String())
 	}
 }

@@ -13,13 +13,13 @@ import (
 	"sync"
 	"time"
 
-	"github.com/alicom-drain/alicom-drain/shared/config"
+	"github.com/alicom-drain/alicom-drain/internal/config"
+	"github.com/alicom-drain/alicom-drain/internal/drain"
+	"github.com/alicom-drain/alicom-drain/internal/platform"
+	"github.com/alicom-drain/alicom-drain/internal/queue"
+	"github.com/alicom-drain/alicom-drain/internal/sink"
+	"github.com/alicom-drain/alicom-drain/internal/token"
 	"github.com/alicom-drain/alicom-drain/shared/dispatch"
-	"github.com/alicom-drain/alicom-drain/shared/drain"
-	"github.com/alicom-drain/alicom-drain/shared/queue"
-	"github.com/alicom-drain/alicom-drain/shared/runtime"
-	"github.com/alicom-drain/alicom-drain/shared/sink"
-	"github.com/alicom-drain/alicom-drain/shared/token"
 )
 
 // Main is the whole of a drain function's main: it loads the configuration from the
@@ -46,7 +46,7 @@ func Main(register func(r *dispatch.Router)) {
 		logger.Error("start", "error", err.Error())
 		os.Exit(2)
 	}
-	runtime.Start(d.Invoke)
+	platform.Start(d.Invoke)
 }
 
 // NewLogger returns the JSON logger every function writes with: one object per line, which
@@ -97,17 +97,17 @@ func New(cfg config.Config, router drain.Dispatcher, logger *slog.Logger, creds 
 
 // Report is the invocation's result: what the platform records, and what a local run prints.
 type Report struct {
-	RequestID    string           `json:"request_id"`
-	Platform     runtime.Platform `json:"platform"`
-	Trigger      runtime.Trigger  `json:"trigger"`
-	Queues       []drain.Report   `json:"queues"`
-	TokenFetches int64            `json:"token_fetches"`
-	DurationMS   int64            `json:"duration_ms"`
+	RequestID    string            `json:"request_id"`
+	Platform     platform.Platform `json:"platform"`
+	Trigger      platform.Trigger  `json:"trigger"`
+	Queues       []drain.Report    `json:"queues"`
+	TokenFetches int64             `json:"token_fetches"`
+	DurationMS   int64             `json:"duration_ms"`
 }
 
 // Invoke runs one bounded drain of every configured queue. It fails the invocation when a queue
 // could not be drained at all (no token, queue missing, access denied), after reporting the rest.
-func (d *Drain) Invoke(ctx context.Context, inv runtime.Invocation) (any, error) {
+func (d *Drain) Invoke(ctx context.Context, inv platform.Invocation) (any, error) {
 	log := d.log.With("request_id", inv.RequestID)
 	fetchesBefore := d.tokens.Fetches()
 	uid := d.cfg.AccountUID

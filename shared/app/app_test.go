@@ -15,13 +15,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alicom-drain/alicom-drain/shared/config"
+	"github.com/alicom-drain/alicom-drain/internal/config"
+	"github.com/alicom-drain/alicom-drain/internal/drain"
+	"github.com/alicom-drain/alicom-drain/internal/platform"
+	"github.com/alicom-drain/alicom-drain/internal/queue"
+	"github.com/alicom-drain/alicom-drain/internal/token"
 	"github.com/alicom-drain/alicom-drain/shared/dispatch"
-	"github.com/alicom-drain/alicom-drain/shared/drain"
 	"github.com/alicom-drain/alicom-drain/shared/mnslocal"
-	"github.com/alicom-drain/alicom-drain/shared/queue"
-	"github.com/alicom-drain/alicom-drain/shared/runtime"
-	"github.com/alicom-drain/alicom-drain/shared/token"
 )
 
 // These tests run the drain function's handler in-process, through the real aliyun-mns-go-sdk
@@ -102,7 +102,7 @@ func (e *env) function(cfg config.Config, register func(r *dispatch.Router)) *Dr
 
 func (e *env) invoke(ctx context.Context, d *Drain) (Report, error) {
 	e.t.Helper()
-	res, err := d.Invoke(ctx, runtime.Invocation{Platform: runtime.Local, RequestID: "test"})
+	res, err := d.Invoke(ctx, platform.Invocation{Platform: platform.Local, RequestID: "test"})
 	rep, _ := res.(Report)
 	return rep, err
 }

@@ -181,7 +181,7 @@ func TestTopicsAndSubscriptionsThroughTheSDK(t *testing.T) {
 	resp, err := topic.PublishMessage(ali_mns.MessagePublishRequest{MessageBody: "I am test message 0."})
 	mustNoErr(t, err, "PublishMessage")
 	if len(resp.MessageId) != 32 || resp.MessageBodyMD5 != "075C3D4AEB2D2F2D6A4C17C9D6DBBEBB" {
-		t.Errorf("publish answer %+v (the seed's MD5 of \"I am test message 0.\" is 075C3D4A...)", resp)
+		t.Errorf("publish answer %+v (the topic push guide's MD5 of \"I am test message 0.\" is 075C3D4A...)", resp)
 	}
 
 	mustNoErr(t, topic.Unsubscribe("MyTopic1-Sub1"), "Unsubscribe")
