@@ -218,10 +218,10 @@ type results struct {
 type variantKind string
 
 const (
-	kindOurs    variantKind = "ours"
+	kindOurs       variantKind = "ours"
 	kindPythonDemo variantKind = "python-demo"
 	kindDotnetDemo variantKind = "dotnet-demo"
-	kindJava    variantKind = "java"
+	kindJava       variantKind = "java"
 )
 
 var allVariants = []variantKind{kindOurs, kindPythonDemo, kindDotnetDemo, kindJava}

@@ -228,7 +228,7 @@ func TestChecksMarkMetAndMissedTargets(t *testing.T) {
 	}
 	want := map[string]string{
 		"MNS requests per message, ours at a full backlog (10 ms): ≤ 0.13": "✓",
-		"ours at 10 ms ≥ 50 × the official Python demo's loop":                           "✓", // 5000 / 50
+		"ours at 10 ms ≥ 50 × the official Python demo's loop":             "✓", // 5000 / 50
 		"ours at 10 ms ≥ 4 × the Java puller":                              "✗", // 5000 / 1600
 		"ours at 10 ms ≥ 80 % of C × 16 / RTT for its C":                   "✗",
 		"empty queue, warm: exactly 1 MNS request and 0 token requests":    "✓",

@@ -13,7 +13,7 @@ import (
 // Targets the output is judged against (issue 5).
 const (
 	targetReqPerMsg     = 0.13
-	targetVsPythonDemo     = 50.0
+	targetVsPythonDemo  = 50.0
 	targetVsJava        = 4.0
 	targetOfBound       = 0.80
 	targetDispatchNs    = 5000.0
