@@ -49,8 +49,8 @@ func (q *timedQueue) Delete(ctx context.Context, handles []string) ([]queue.Dele
 // handler timeout all run; the handler itself does nothing.
 func newBenchRouter() (*dispatch.Router, error) {
 	return dispatch.NewRouter(dispatch.Options{
-		Fallback: func(context.Context, *dispatch.Message) error { return nil },
-		Logger:   discard,
+		Fallback:   func(context.Context, *dispatch.Message) error { return nil },
+		DeadLetter: func(context.Context, *dispatch.Message, error) error { return nil },
 	})
 }
 

@@ -142,7 +142,7 @@ func demoEndpoint(srv *mnslocal.Server, stdout, stderr io.Writer, handled chan<-
 		return nil, err
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	router, err := dispatch.NewRouter(dispatch.Options{Fallback: sink.Log(logger), DeadLetter: sink.DeadLetterLog(logger), Logger: logger})
+	router, err := dispatch.NewRouter(dispatch.Options{Fallback: sink.Log(logger), DeadLetter: sink.DeadLetterLog(logger)})
 	if err != nil {
 		return nil, err
 	}

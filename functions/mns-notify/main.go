@@ -100,7 +100,6 @@ func newEndpoint(getenv func(string) string, logger *slog.Logger, stdout io.Writ
 	router, err := dispatch.NewRouter(dispatch.Options{
 		Fallback:   sink.Log(logger),
 		DeadLetter: sink.DeadLetterLog(logger),
-		Logger:     logger,
 	})
 	if err != nil {
 		return nil, err

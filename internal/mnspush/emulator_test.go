@@ -58,7 +58,7 @@ func TestTheEmulatorsSignedPushesVerifyAndReachTheRouter(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec := &recorder{}
-	router, err := dispatch.NewRouter(dispatch.Options{Logger: slog.New(slog.DiscardHandler)})
+	router, err := dispatch.NewRouter(dispatch.Options{DeadLetter: func(context.Context, *dispatch.Message, error) error { return nil }})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -83,7 +83,7 @@ func TestLogWritesOneLineWithTheReceiptAsANestedObject(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			logger, lines := logLines(t)
-			r, err := dispatch.NewRouter(dispatch.Options{Fallback: Log(logger), Logger: logger})
+			r, err := dispatch.NewRouter(dispatch.Options{Fallback: Log(logger), DeadLetter: DeadLetterLog(logger)})
 			if err != nil {
 				t.Fatal(err)
 			}

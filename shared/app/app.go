@@ -63,7 +63,6 @@ func NewRouter(cfg config.Config, logger *slog.Logger) (*dispatch.Router, error)
 		HandlerTimeout: cfg.HandlerTimeout,
 		Fallback:       sink.Log(logger),
 		DeadLetter:     sink.DeadLetterLog(logger),
-		Logger:         logger,
 	})
 }
 

@@ -1,49 +1,181 @@
 package dispatch
 
-import "sync"
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+)
 
-// idSet remembers the ids of messages this Router finished (handled or dead-lettered) and the
-// ids being handled right now, in one map so each Dispatch costs few map operations. It is
-// bounded: the oldest finished id is forgotten first (a ring, not an LRU: a duplicate comes
-// soon after the original, within a visibility timeout or two, so the age of the first
-// sighting is what matters).
-type idSet struct {
-	mu   sync.Mutex
-	ids  map[string]bool // true: finished; false: being handled
-	ring []string        // finished ids, oldest at next once full
-	next int
+// ErrInFlight is returned with Retry when a message with the same id is being handled by
+// another Dispatch call of this Router right now: running it twice at once would defeat
+// deduplication, and answering Duplicate could delete it before the first run succeeds.
+var ErrInFlight = errors.New("dispatch: a message with this id is already being handled")
+
+// Dedup is the memory of the Deduplicate policy: the ids of the last messages this process
+// saw, whether each is finished (handled or dead-lettered), being handled, or neither (it
+// failed), and how often it was delivered here. It is bounded: it holds the ids of the last
+// size distinct messages, and the id seen first is forgotten first (a ring, not an LRU: a
+// redelivery comes soon after the original, within a visibility timeout or two, so the age of
+// the first sighting is what matters). An id being handled is never forgotten.
+//
+// What it can recognise: a message this process finished, delivered again while the id is
+// still held (a delete that failed or whose answer was lost, a stale receipt handle, MNS
+// pushing again after its 5-second wait). What it cannot: a message finished by another
+// instance, or by this function before a cold start or a restart; such a redelivery is handled
+// again and the sink's idempotency key (Message.Key) is what keeps it from counting twice.
+// Stats counts those it could not tell apart (Unrecognised), and Remembers lets a carrier
+// say truthfully whether a redelivery would be recognised.
+//
+// A Dedup is safe for concurrent use.
+type Dedup struct {
+	mu    sync.Mutex
+	ids   map[string]dedupEntry
+	ring  []string // ids in order of first sighting, oldest at next once full
+	next  int
+	stats DedupStats
 }
 
-func newIDSet(size int) *idSet {
-	return &idSet{ids: make(map[string]bool, size), ring: make([]string, size)}
+type dedupEntry struct {
+	deliveries int64 // deliveries seen here
+	busy       bool  // a Dispatch is handling it now
+	finished   bool  // handled or dead-lettered here
+	inRing     bool  // false once its ring slot was taken while it was busy
 }
 
-// begin marks id as being handled. It reports dup when id already finished and busy when
-// another call is handling it; in either case nothing changes.
-func (s *idSet) begin(id string) (dup, busy bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if finished, ok := s.ids[id]; ok {
-		return finished, !finished
-	}
-	s.ids[id] = false
-	return false, false
+// DedupStats counts what a Dedup answered since it was made.
+type DedupStats struct {
+	// Recognised counts deliveries answered Duplicate: ids this process had finished.
+	Recognised int64
+	// InFlight counts deliveries answered Retry with ErrInFlight.
+	InFlight int64
+	// Unrecognised counts first sightings of ids whose DequeueCount was above 1: redeliveries
+	// of messages this process never saw. Each was delivered before, to another instance or to
+	// an earlier process; if that delivery was handled, this one handles it again.
+	Unrecognised int64
 }
 
-// end unmarks id and, when finished, remembers it, forgetting the oldest finished id if full.
-// A remembered id is never being handled (begin refuses it), so evicting one cannot clear an
-// in-flight mark.
-func (s *idSet) end(id string, finished bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !finished {
-		delete(s.ids, id)
-		return
+// NewDedup returns a Dedup holding the ids of the last size distinct messages. It panics when
+// size is not between 1 and 1<<24 (the memory is allocated up front): a wiring mistake.
+func NewDedup(size int) *Dedup {
+	if size < 1 || size > maxDedupSize {
+		panic(fmt.Sprintf("dispatch: NewDedup(%d): size must be between 1 and %d", size, maxDedupSize))
 	}
-	if old := s.ring[s.next]; old != "" {
-		delete(s.ids, old)
+	return &Dedup{ids: make(map[string]dedupEntry, size), ring: make([]string, size)}
+}
+
+// Deduplicate is the policy that runs each message id at most once at a time and at most once
+// to its end in this process (as far as d remembers):
+//
+//   - a message whose id d holds as finished is Duplicate, and next does not run;
+//   - one whose id another Dispatch is handling right now is Retry with ErrInFlight;
+//   - otherwise next runs, and the id is remembered as finished when next answers Handled or
+//     DeadLettered (after recording). Any other end, a panic or runtime.Goexit included,
+//     leaves it unfinished.
+//
+// A message from a carrier that cannot count deliveries (DequeueCount 0) is given the number
+// of deliveries of its id d has seen, this one included, so Poison can work on it. Messages
+// without an id are passed through.
+func Deduplicate(d *Dedup) Policy {
+	return func(next DispatchFunc) DispatchFunc {
+		return func(ctx context.Context, m *Message) (Outcome, error) {
+			if m.ID == "" {
+				return next(ctx, m)
+			}
+			dup, busy, deliveries := d.begin(m.ID, m.DequeueCount)
+			switch {
+			case dup:
+				return Duplicate, nil
+			case busy:
+				return Retry, fmt.Errorf("%w: message %s", ErrInFlight, m.ID)
+			}
+			if m.DequeueCount == 0 {
+				m.DequeueCount = deliveries
+			}
+			out := Retry
+			defer func() { d.end(m.ID, out == Handled || out == DeadLettered) }()
+			out, err := next(ctx, m)
+			return out, err
+		}
 	}
-	s.ring[s.next] = id
-	s.ids[id] = true
-	s.next = (s.next + 1) % len(s.ring)
+}
+
+// Remembers reports whether d holds id as finished now, so that a delivery of it would be
+// answered Duplicate. A nil Dedup remembers nothing.
+func (d *Dedup) Remembers(id string) bool {
+	if d == nil {
+		return false
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.ids[id].finished
+}
+
+// Stats returns the counts so far. A nil Dedup has none.
+func (d *Dedup) Stats() DedupStats {
+	if d == nil {
+		return DedupStats{}
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.stats
+}
+
+// begin marks id as being handled and counts the delivery. It reports dup when id is
+// finished and busy when another call is handling it; in either case only the stats change.
+func (d *Dedup) begin(id string, dequeueCount int64) (dup, busy bool, deliveries int64) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	e, ok := d.ids[id]
+	switch {
+	case e.finished:
+		d.stats.Recognised++
+		return true, false, 0
+	case e.busy:
+		d.stats.InFlight++
+		return false, true, 0
+	case !ok:
+		if dequeueCount > 1 {
+			d.stats.Unrecognised++
+		}
+		d.push(id)
+		e.inRing = true
+	}
+	e.busy = true
+	e.deliveries++
+	d.ids[id] = e
+	return false, false, e.deliveries
+}
+
+// end unmarks id and records whether it finished. An id whose ring slot was taken while it
+// was busy is forgotten now, unless it finished: then it takes a new slot.
+func (d *Dedup) end(id string, finished bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	e := d.ids[id]
+	e.busy, e.finished = false, finished
+	if !e.inRing {
+		if !finished {
+			delete(d.ids, id)
+			return
+		}
+		d.push(id)
+		e.inRing = true
+	}
+	d.ids[id] = e
+}
+
+// push puts id in the next ring slot, forgetting the id that held it; one being handled is
+// kept (marked out of the ring) until its end.
+func (d *Dedup) push(id string) {
+	if old := d.ring[d.next]; old != "" {
+		if oe := d.ids[old]; oe.busy {
+			oe.inRing = false
+			d.ids[old] = oe
+		} else {
+			delete(d.ids, old)
+		}
+	}
+	d.ring[d.next] = id
+	d.next = (d.next + 1) % len(d.ring)
 }

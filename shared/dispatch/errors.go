@@ -1,33 +1,28 @@
 package dispatch
 
 import (
+	"context"
 	"errors"
-	"fmt"
 
 	"github.com/alicom-drain/alicom-drain/shared/alicom"
 )
 
-// Errors the Router puts into the reasons and errors it returns, for errors.Is.
+// Errors the Router puts into the reasons and errors it returns, for errors.Is. The ones that
+// belong to one policy are declared in its file.
 var (
-	// ErrAttemptsExhausted marks a dead-letter reason: the handler failed on a delivery whose
-	// DequeueCount reached Options.MaxAttempts. The handler's last error is wrapped too.
-	ErrAttemptsExhausted = errors.New("dispatch: delivery attempts exhausted")
 	// ErrNoHandler is what the default Fallback returns (wrapped with Permanent) for a message
 	// type with no handler.
 	ErrNoHandler = errors.New("dispatch: no handler for message type")
 	// ErrPayloadType is returned (wrapped with Permanent) by a typed handler given a payload
 	// of another type than it was registered for.
 	ErrPayloadType = errors.New("dispatch: payload is not of the handler's type")
-	// ErrInFlight is returned with Retry when a message with the same id is being handled by
-	// another Dispatch call of this Router right now: running it twice at once would defeat
-	// deduplication, and answering Duplicate could delete it before the first run succeeds.
-	ErrInFlight = errors.New("dispatch: a message with this id is already being handled")
-	// ErrDeadLetterFailed is returned with Retry when the dead-letter function failed: the
-	// message stays in the queue and comes back.
-	ErrDeadLetterFailed = errors.New("dispatch: dead-letter failed")
 	// ErrHandlerTimeout is the cause of the context a handler is given by Timeout, and is
-	// wrapped into the error of a handler that failed after its time ran out.
+	// wrapped into the error of a handler that failed, or was abandoned, after its time ran
+	// out.
 	ErrHandlerTimeout = errors.New("dispatch: handler timed out")
+	// ErrHandlerExited is returned by Timeout for a handler that ended its goroutine without
+	// returning (runtime.Goexit, which testing.T.FailNow calls).
+	ErrHandlerExited = errors.New("dispatch: handler exited without returning (runtime.Goexit)")
 )
 
 // permanent marks an error that redelivery cannot cure.
@@ -54,7 +49,48 @@ func IsPermanent(err error) bool {
 	return errors.As(err, &p)
 }
 
-// Reason codes returned by ReasonCode: short, stable labels for logs and metrics.
+// unavailable marks a failure of the destination, not of the message.
+type unavailable struct{ err error }
+
+func (u *unavailable) Error() string { return "destination unavailable: " + u.err.Error() }
+func (u *unavailable) Unwrap() error { return u.err }
+
+// Unavailable marks err as a failure of the destination a handler writes to (a receiver that
+// answers 5xx, times out or refuses the connection), not of the message: any other message
+// would fail the same way now, and this one will succeed once the destination is back. The
+// Router keeps such a message however often it was delivered (Poison dead-letters it only
+// past Options.OutageHorizon), and a drain stops receiving from the queue rather than burn
+// through it. Unavailable(nil) is nil.
+func Unavailable(err error) error {
+	if err == nil {
+		return nil
+	}
+	if IsUnavailable(err) {
+		return err
+	}
+	return &unavailable{err: err}
+}
+
+// IsUnavailable reports whether err, or an error it wraps, was marked with Unavailable.
+func IsUnavailable(err error) bool {
+	var u *unavailable
+	return errors.As(err, &u)
+}
+
+// Reason codes returned by ReasonCode: short, stable labels for logs and metrics. The codes
+// a dead-letter record can carry are:
+//
+//	md5-mismatch        the body's MD5 did not match on every delivery up to Options.MaxAttempts
+//	base64, json, fields the body cannot be decoded (dead-lettered on its first delivery)
+//	no-handler          no handler for the message type, and the default Fallback
+//	payload-type        a typed handler was given another payload type (a wiring mistake)
+//	permanent           the handler returned an error marked Permanent
+//	attempts-exhausted  the handler failed (error, panic, timeout) up to Options.MaxAttempts
+//	outage-horizon      the destination stayed Unavailable until the message was
+//	                    Options.OutageHorizon old
+//
+// The codes that accompany Retry only are: dead-letter-failed, in-flight, unavailable,
+// panic, exited, timeout, canceled and error.
 const (
 	ReasonMD5Mismatch       = alicom.ReasonMD5Mismatch // "md5-mismatch"
 	ReasonBase64            = alicom.ReasonBase64      // "base64"
@@ -64,15 +100,21 @@ const (
 	ReasonPayloadType       = "payload-type"
 	ReasonPermanent         = "permanent"
 	ReasonAttemptsExhausted = "attempts-exhausted"
+	ReasonOutageHorizon     = "outage-horizon"
 	ReasonInFlight          = "in-flight"
 	ReasonDeadLetterFailed  = "dead-letter-failed"
+	ReasonUnavailable       = "unavailable"
 	ReasonTimeout           = "timeout"
 	ReasonPanic             = "panic"
+	ReasonExited            = "exited"
+	ReasonCanceled          = "canceled"
 	ReasonError             = "error"
 )
 
 // ReasonCode names why a message was dead-lettered or kept, from the error Dispatch returned
 // or the reason a DeadLetterFunc was given: one of the Reason* constants. It is "" for nil.
+// The most specific cause wins: an MD5 mismatch that exhausted its attempts is
+// "md5-mismatch", a missing handler (a Permanent error) is "no-handler".
 func ReasonCode(err error) string {
 	var de *alicom.DecodeError
 	var pe *PanicError
@@ -81,6 +123,8 @@ func ReasonCode(err error) string {
 		return ""
 	case errors.Is(err, ErrDeadLetterFailed):
 		return ReasonDeadLetterFailed
+	case errors.Is(err, ErrOutageHorizon):
+		return ReasonOutageHorizon
 	case errors.As(err, &de):
 		return de.Reason
 	case errors.Is(err, ErrInFlight):
@@ -93,15 +137,16 @@ func ReasonCode(err error) string {
 		return ReasonPayloadType
 	case IsPermanent(err):
 		return ReasonPermanent
+	case IsUnavailable(err):
+		return ReasonUnavailable
 	case errors.As(err, &pe):
 		return ReasonPanic
-	case errors.Is(err, ErrHandlerTimeout):
+	case errors.Is(err, ErrHandlerExited):
+		return ReasonExited
+	case errors.Is(err, ErrHandlerTimeout), errors.Is(err, context.DeadlineExceeded):
 		return ReasonTimeout
+	case errors.Is(err, context.Canceled):
+		return ReasonCanceled
 	}
 	return ReasonError
-}
-
-// exhausted builds the dead-letter reason for a message whose last allowed attempt failed.
-func exhausted(m *Message, max int64, last error) error {
-	return fmt.Errorf("%w: handler failed on delivery %d (limit %d): %w", ErrAttemptsExhausted, m.DequeueCount, max, last)
 }

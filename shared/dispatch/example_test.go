@@ -16,7 +16,15 @@ var errUnknownOrder = errors.New("no such order")
 // Dispatch for every message it receives and deletes the message when the outcome is Handled,
 // DeadLettered or Duplicate.
 func Example() {
-	r, err := dispatch.NewRouter(dispatch.Options{MaxAttempts: 5}) // dead letters go to slog.Default()
+	r, err := dispatch.NewRouter(dispatch.Options{
+		MaxAttempts: 5,
+		// The record of a message that will not be handled; the message is deleted only after
+		// this returns nil. Write it somewhere durable; an error keeps the message.
+		DeadLetter: func(ctx context.Context, m *dispatch.Message, reason error) error {
+			fmt.Printf("dead letter %s (%s): %s\n", m.ID, dispatch.ReasonCode(reason), m.Body)
+			return nil
+		},
+	})
 	if err != nil {
 		panic(err)
 	}

@@ -16,3 +16,10 @@ func (o Outcome) String() string {
 	}
 	return "outcome(" + strconv.Itoa(int(o)) + ")"
 }
+
+// Settled reports whether the carrier may let the message go (delete it from the queue, or
+// answer a push with success): true for Handled, DeadLettered and Duplicate. Every other
+// value, Retry and any value outside the four, keeps the message.
+func (o Outcome) Settled() bool {
+	return o == Handled || o == DeadLettered || o == Duplicate
+}

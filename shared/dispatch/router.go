@@ -4,12 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/alicom-drain/alicom-drain/shared/alicom"
 )
 
 // Defaults applied by NewRouter to zero Options fields.
@@ -19,40 +16,52 @@ const (
 	// DefaultHandlerTimeout matches MNS's default visibility timeout: a handler still running
 	// after it would see its message delivered again to someone else anyway.
 	DefaultHandlerTimeout = 30 * time.Second
-	// DefaultDedupSize is how many finished message ids a Router remembers.
+	// DefaultOutageHorizon is how old a message must be before a destination outage
+	// dead-letters it. Alicom's queues keep a message 4 days (MessageRetentionPeriod 345600 s)
+	// before MNS drops it unrecorded; 48 hours dead-letters, and so records, a message well
+	// before that, while an outage of the receiver of hours, even a weekend's night, dead-letters
+	// nothing: every message waits in the queue and is handled once the receiver is back.
+	DefaultOutageHorizon = 48 * time.Hour
+	// DefaultDedupSize is how many message ids a Router remembers.
 	DefaultDedupSize = 10000
 	// maxDedupSize bounds DedupSize: the set is allocated up front.
 	maxDedupSize = 1 << 24
 )
 
-// Options configures a Router. The zero value is valid and means every default.
+// Options configures a Router. DeadLetter is required; every other zero field means its
+// default.
 type Options struct {
-	// MaxAttempts is the poison threshold: a message whose handler fails on a delivery with
-	// DequeueCount >= MaxAttempts is dead-lettered instead of kept. 0 means
-	// DefaultMaxAttempts; 1 dead-letters on the first failure. A carrier that cannot count
-	// deliveries leaves DequeueCount 0, and such messages are never exhausted.
+	// MaxAttempts is the poison threshold: a message that fails on a delivery with
+	// DequeueCount >= MaxAttempts is dead-lettered instead of kept (see Poison). 0 means
+	// DefaultMaxAttempts; 1 dead-letters on the first failure.
 	MaxAttempts int64
-	// HandlerTimeout bounds each message's handler through its context (see Timeout). 0 means
+	// HandlerTimeout bounds each message's handler (see Timeout). 0 means
 	// DefaultHandlerTimeout; a negative value sets no bound beyond the caller's context.
 	HandlerTimeout time.Duration
-	// DeadLetter records messages that will not be handled. nil means logging each one through
-	// Logger at error level with its id, type, source, reason and raw body
-	// (sink.DeadLetterLog does the same with more fields).
+	// OutageHorizon is the age from which a message whose destination is Unavailable is
+	// dead-lettered (see Poison). 0 means DefaultOutageHorizon; a negative value never
+	// dead-letters for an outage (the queue's retention then decides).
+	OutageHorizon time.Duration
+	// DeadLetter records messages that will not be handled (see DeadLetter). It is required:
+	// a Router must know where a message goes before it may let one go unhandled, and a
+	// default would hide that choice (the function's log is the product's record, written
+	// by internal/sink; a library default writing to a log nobody keeps would lose
+	// messages).
 	DeadLetter DeadLetterFunc
 	// Fallback handles message types with no handler (and bodies whose type is not known).
 	// nil means sending them to the dead-letter path with ErrNoHandler: the message is not
 	// handled, and the dead-letter path keeps its body.
 	Fallback HandlerFunc
-	// Logger is used by the default DeadLetter. nil means slog.Default().
-	Logger *slog.Logger
-	// DedupSize is how many finished message ids the Router remembers to answer Duplicate.
-	// 0 means DefaultDedupSize; a negative value turns deduplication (and the in-flight check)
-	// off.
+	// DedupSize is how many message ids the Router remembers (see Dedup). 0 means
+	// DefaultDedupSize; a negative value turns deduplication (and the in-flight check) off.
 	DedupSize int
 }
 
 // Validate reports the first field with a value NewRouter would refuse.
 func (o Options) Validate() error {
+	if o.DeadLetter == nil {
+		return errors.New("dispatch: Options.DeadLetter is required: a function that records a message the Router will not handle (e.g. one writing it to your log store), got nil")
+	}
 	if o.MaxAttempts < 0 {
 		return fmt.Errorf("dispatch: Options.MaxAttempts must be >= 1 (or 0 for the default %d), got %d", DefaultMaxAttempts, o.MaxAttempts)
 	}
@@ -62,20 +71,19 @@ func (o Options) Validate() error {
 	return nil
 }
 
-// Router decodes each message and hands it to the handler registered for its type, through
-// the middleware, then decides its Outcome. It is safe for concurrent Dispatch calls, and
-// handlers may be registered while it dispatches (they apply to later messages).
+// Router is a mux of handlers by message type, with the policies that decide each message's
+// Outcome around it. It is safe for concurrent Dispatch calls, and handlers may be registered
+// while it dispatches (they apply to later messages).
 type Router struct {
-	maxAttempts int64
-	timeout     time.Duration
-	deadLetter  DeadLetterFunc
-	seen        *idSet // nil when deduplication is off
+	timeout  time.Duration
+	dedup    *Dedup       // nil when deduplication is off
+	dispatch DispatchFunc // the policies around route, composed once
 
 	mu       sync.Mutex // serialises registration
 	handlers map[string]HandlerFunc
 	fallback HandlerFunc
 	mws      []Middleware
-	routes   atomic.Pointer[routes] // rebuilt on registration, read lock-free by Dispatch
+	routes   atomic.Pointer[routes] // rebuilt on registration, read lock-free by route
 }
 
 // routes holds every handler already wrapped in its middleware chain, so Dispatch composes
@@ -96,11 +104,8 @@ func NewRouter(opts Options) (*Router, error) {
 	if opts.HandlerTimeout == 0 {
 		opts.HandlerTimeout = DefaultHandlerTimeout
 	}
-	if opts.Logger == nil {
-		opts.Logger = slog.Default()
-	}
-	if opts.DeadLetter == nil {
-		opts.DeadLetter = logDeadLetter(opts.Logger)
+	if opts.OutageHorizon == 0 {
+		opts.OutageHorizon = DefaultOutageHorizon
 	}
 	if opts.Fallback == nil {
 		opts.Fallback = noHandler
@@ -109,22 +114,24 @@ func NewRouter(opts Options) (*Router, error) {
 		opts.DedupSize = DefaultDedupSize
 	}
 	r := &Router{
-		maxAttempts: opts.MaxAttempts,
-		timeout:     opts.HandlerTimeout,
-		deadLetter:  opts.DeadLetter,
-		handlers:    make(map[string]HandlerFunc),
-		fallback:    opts.Fallback,
+		timeout:  opts.HandlerTimeout,
+		handlers: make(map[string]HandlerFunc),
+		fallback: opts.Fallback,
 	}
+	var policies []Policy
 	if opts.DedupSize > 0 {
-		r.seen = newIDSet(opts.DedupSize)
+		r.dedup = NewDedup(opts.DedupSize)
+		policies = append(policies, Deduplicate(r.dedup))
 	}
+	policies = append(policies, DeadLetter(opts.DeadLetter), Poison(opts.MaxAttempts, opts.OutageHorizon), Decode())
+	r.dispatch = Compose(r.route, policies...)
 	r.rebuild()
 	return r, nil
 }
 
-// Handle registers h for messageType, replacing any earlier handler for it. Like
-// http.ServeMux, it panics on an empty type or a nil handler: those are programming errors,
-// found at start-up.
+// Handle registers h for messageType. Like http.ServeMux, it panics on an empty type, a nil
+// handler, or a type that already has a handler: those are programming errors, found at
+// start-up.
 func (r *Router) Handle(messageType string, h HandlerFunc) {
 	if messageType == "" {
 		panic("dispatch: Handle with an empty message type (use Options.Fallback for untyped messages)")
@@ -134,14 +141,18 @@ func (r *Router) Handle(messageType string, h HandlerFunc) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if _, taken := r.handlers[messageType]; taken {
+		panic(fmt.Sprintf("dispatch: Handle(%q): a handler for message type %q is already registered", messageType, messageType))
+	}
 	r.handlers[messageType] = h
 	r.rebuild()
 }
 
 // Use appends middleware applied to every handler and to the Fallback. The Router itself
-// always wraps, outermost first: Recover, then Timeout(Options.HandlerTimeout), then the
+// always wraps, outermost first: Timeout(Options.HandlerTimeout), then Recover, then the
 // middleware given to Use in order, then the handler. So a panic in any middleware is
-// recovered, and every middleware sees the per-message deadline.
+// recovered, every middleware sees the per-message deadline, and a handler that hangs or
+// exits its goroutine is abandoned with its message kept.
 func (r *Router) Use(mw ...Middleware) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -149,9 +160,13 @@ func (r *Router) Use(mw ...Middleware) {
 	r.rebuild()
 }
 
+// Dedup returns the Router's deduplication memory, for its Stats and Remembers; nil when
+// Options.DedupSize turned deduplication off.
+func (r *Router) Dedup() *Dedup { return r.dedup }
+
 // rebuild recomputes the wrapped handlers; r.mu must be held (or r not yet shared).
 func (r *Router) rebuild() {
-	chain := append([]Middleware{Recover(), Timeout(r.timeout)}, r.mws...)
+	chain := append([]Middleware{Timeout(r.timeout), Recover()}, r.mws...)
 	rt := &routes{byType: make(map[string]HandlerFunc, len(r.handlers))}
 	for typ, h := range r.handlers {
 		rt.byType[typ] = Chain(h, chain...)
@@ -160,110 +175,39 @@ func (r *Router) rebuild() {
 	r.routes.Store(rt)
 }
 
-// Dispatch takes one message to its end and says what the carrier must do with it:
+// Dispatch takes one message to its end and says what the carrier must do with it. The
+// policies run in this order, each described where it is defined:
 //
-//  1. A message whose id this Router already handled or dead-lettered is a Duplicate (its
-//     handler is not run again). One whose id another Dispatch call is handling right now is
-//     Retry with ErrInFlight.
-//  2. An empty m.Type is taken from m.Source when that is an Alicom queue name
-//     (Alicom-Queue-<uid>-<Type>). The body is decoded into m.Data and m.Payload (a caller
-//     that already has the JSON may set m.Data, and then only Parse runs). A body that cannot
-//     be decoded is dead-lettered at once with the *alicom.DecodeError: retrying cannot help.
-//  3. The handler for m.Type, or the Fallback, runs inside the middleware.
-//  4. nil is Handled. An error marked Permanent is dead-lettered. Any other error is Retry,
-//     unless m.DequeueCount >= MaxAttempts: then it is dead-lettered with a reason wrapping
-//     ErrAttemptsExhausted and the error.
-//  5. If the dead-letter function fails (or panics) the message is Retry with
-//     ErrDeadLetterFailed: it stays in the queue, nothing is lost.
+//  1. Deduplicate: a message this Router finished is a Duplicate; one it is handling now is
+//     Retry with ErrInFlight (unless Options.DedupSize < 0).
+//  2. DeadLetter: whatever the steps below decide to dead-letter is recorded with
+//     Options.DeadLetter before DeadLettered is answered; a failed record is Retry.
+//  3. Poison: a failure on the last allowed delivery, or an Unavailable destination past
+//     the outage horizon, is dead-lettered; other failures are Retry.
+//  4. Decode: the body is decoded into Data, Payload and Key; an undecodable body is
+//     dead-lettered at once, an MD5 mismatch is Retry.
+//  5. The handler for m.Type, or the Fallback, runs inside Timeout, Recover and the
+//     middleware; nil is Handled, a Permanent error is dead-lettered, any other is Retry
+//     (see HandlerOutcome).
 //
 // The error accompanies Retry and DeadLettered, for logging; it is nil for Handled and
-// Duplicate. Only Handled and DeadLettered ids are remembered as finished.
+// Duplicate. Dispatch does not panic, and it returns within the handler timeout (or when ctx
+// ends) plus the time the dead-letter function takes.
 func (r *Router) Dispatch(ctx context.Context, m *Message) (Outcome, error) {
 	if m == nil {
 		return Retry, errors.New("dispatch: Dispatch called with a nil message")
 	}
-	if r.seen == nil || m.ID == "" {
-		return r.dispatch(ctx, m)
-	}
-	dup, busy := r.seen.begin(m.ID)
-	switch {
-	case dup:
-		return Duplicate, nil
-	case busy:
-		return Retry, fmt.Errorf("%w: message %s", ErrInFlight, m.ID)
-	}
-	out := Retry
-	defer func() { r.seen.end(m.ID, out == Handled || out == DeadLettered) }()
-	out, err := r.dispatch(ctx, m)
-	return out, err
+	return r.dispatch(ctx, m)
 }
 
-func (r *Router) dispatch(ctx context.Context, m *Message) (Outcome, error) {
-	if m.Type == "" {
-		m.Type = alicom.TypeFromQueueName(m.Source)
-	}
-	if err := decode(m); err != nil {
-		return r.deadLetterMessage(ctx, m, err)
-	}
+// route runs the handler for m.Type, or the Fallback.
+func (r *Router) route(ctx context.Context, m *Message) (Outcome, error) {
 	rt := r.routes.Load()
 	h, ok := rt.byType[m.Type]
 	if !ok {
 		h = rt.fallback
 	}
-	err := h(ctx, m)
-	switch {
-	case err == nil:
-		return Handled, nil
-	case IsPermanent(err):
-		return r.deadLetterMessage(ctx, m, err)
-	case m.DequeueCount >= r.maxAttempts:
-		return r.deadLetterMessage(ctx, m, exhausted(m, r.maxAttempts, err))
-	}
-	return Retry, err
-}
-
-// decode fills m.Data and m.Payload from m.Body, or m.Payload from m.Data when the caller
-// supplied the JSON.
-func decode(m *Message) error {
-	if m.Data == nil {
-		data, payload, err := alicom.Decode(m.Type, m.Body, m.BodyMD5)
-		if data != nil {
-			m.Data = data // kept even when the fields do not fit, so the dead-letter log is readable
-		}
-		if err != nil {
-			return err
-		}
-		m.Payload = payload
-		return nil
-	}
-	if m.Payload == nil {
-		payload, err := alicom.Parse(m.Type, m.Data)
-		if err != nil {
-			return err
-		}
-		m.Payload = payload
-	}
-	return nil
-}
-
-// deadLetterMessage records m with reason and returns DeadLettered, or Retry when recording
-// failed.
-func (r *Router) deadLetterMessage(ctx context.Context, m *Message, reason error) (Outcome, error) {
-	if err := r.callDeadLetter(ctx, m, reason); err != nil {
-		return Retry, fmt.Errorf("%w: %w (dead-letter reason: %w)", ErrDeadLetterFailed, err, reason)
-	}
-	return DeadLettered, reason
-}
-
-// callDeadLetter runs the customer's dead-letter function, recovering a panic into an error:
-// a dead-letter path that crashes must keep the message, not take the process down.
-func (r *Router) callDeadLetter(ctx context.Context, m *Message, reason error) (err error) {
-	defer func() {
-		if v := recover(); v != nil {
-			err = &PanicError{Value: v, Stack: stackSummary(3, 8)}
-		}
-	}()
-	return r.deadLetter(ctx, m, reason)
+	return HandlerOutcome(h(ctx, m))
 }
 
 // noHandler is the default Fallback.
@@ -272,20 +216,4 @@ func noHandler(_ context.Context, m *Message) error {
 		return Permanent(fmt.Errorf("%w: the message does not say its type", ErrNoHandler))
 	}
 	return Permanent(fmt.Errorf("%w %q", ErrNoHandler, m.Type))
-}
-
-// logDeadLetter is the default DeadLetterFunc.
-func logDeadLetter(logger *slog.Logger) DeadLetterFunc {
-	return func(ctx context.Context, m *Message, reason error) error {
-		logger.LogAttrs(ctx, slog.LevelError, "dead-lettered",
-			slog.String("message_id", m.ID),
-			slog.String("message_type", m.Type),
-			slog.String("source", m.Source),
-			slog.Int64("dequeue_count", m.DequeueCount),
-			slog.String("reason_code", ReasonCode(reason)),
-			slog.String("reason", reason.Error()),
-			slog.String("body", m.Body),
-		)
-		return nil
-	}
 }

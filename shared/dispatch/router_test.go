@@ -1,16 +1,12 @@
 package dispatch
 
 import (
-	"bytes"
 	"context"
 	"crypto/md5"
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -68,12 +64,10 @@ func (d *deadLetters) count() int {
 	return len(d.ids)
 }
 
-func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
-
 func mustRouter(t testing.TB, opts Options) *Router {
 	t.Helper()
-	if opts.Logger == nil {
-		opts.Logger = quietLogger()
+	if opts.DeadLetter == nil {
+		opts.DeadLetter = (&deadLetters{}).record
 	}
 	r, err := NewRouter(opts)
 	if err != nil {
@@ -103,14 +97,14 @@ func TestDispatchOutcomes(t *testing.T) {
 			wantOutcome: Handled, wantCalls: 1,
 		},
 		{
-			name: "a body whose MD5 does not match is dead-lettered at once without running the handler",
+			name: "a body whose MD5 does not match is kept for redelivery without running the handler",
 			msg: func() *Message {
 				m := newMessage("m1", "SmsReport", smsReportJSON, 1)
 				m.BodyMD5 = md5Hex("other")
 				return m
 			}(),
 			handler:     func(context.Context, *Message) error { return nil },
-			wantOutcome: DeadLettered, wantErr: []error{alicom.ErrMD5Mismatch}, wantDead: 1,
+			wantOutcome: Retry, wantErr: []error{alicom.ErrMD5Mismatch},
 		},
 		{
 			name:        "a body that is not base64 is dead-lettered at once",
@@ -494,9 +488,9 @@ func TestConcurrentDispatch(t *testing.T) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		for range 20 {
+		for i := range 20 {
 			r.Use(func(h HandlerFunc) HandlerFunc { return h })
-			r.Handle("FlowReport", func(context.Context, *Message) error { return nil })
+			r.Handle(fmt.Sprintf("FlowReport%d", i), func(context.Context, *Message) error { return nil })
 		}
 	}()
 	wg.Wait()
@@ -553,15 +547,17 @@ func TestAPanicInCustomerMiddlewareIsRecovered(t *testing.T) {
 }
 
 func TestOptionsValidate(t *testing.T) {
+	record := (&deadLetters{}).record
 	tests := []struct {
 		name    string
 		opts    Options
 		wantErr string
 	}{
-		{name: "the zero options are valid", opts: Options{}},
-		{name: "a negative timeout and dedup size are valid and disable", opts: Options{HandlerTimeout: -1, DedupSize: -1}},
-		{name: "a negative attempt limit is refused and named", opts: Options{MaxAttempts: -1}, wantErr: "Options.MaxAttempts"},
-		{name: "a huge dedup size is refused and named", opts: Options{DedupSize: 1 << 30}, wantErr: "Options.DedupSize"},
+		{name: "options with only a dead-letter function are valid", opts: Options{DeadLetter: record}},
+		{name: "a negative timeout, horizon and dedup size are valid and disable", opts: Options{DeadLetter: record, HandlerTimeout: -1, OutageHorizon: -1, DedupSize: -1}},
+		{name: "a missing dead-letter function is refused and named", opts: Options{}, wantErr: "Options.DeadLetter"},
+		{name: "a negative attempt limit is refused and named", opts: Options{DeadLetter: record, MaxAttempts: -1}, wantErr: "Options.MaxAttempts"},
+		{name: "a huge dedup size is refused and named", opts: Options{DeadLetter: record, DedupSize: 1 << 30}, wantErr: "Options.DedupSize"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -576,34 +572,6 @@ func TestOptionsValidate(t *testing.T) {
 				t.Errorf("Validate = %v but NewRouter = %v", vErr, err)
 			}
 		})
-	}
-}
-
-func TestTheDefaultDeadLetterPathLogsTheRawBody(t *testing.T) {
-	var buf bytes.Buffer
-	r, err := NewRouter(Options{Logger: slog.New(slog.NewJSONHandler(&buf, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := newMessage("m-42", "FlowReport", `{"out_id":"x"}`, 3)
-	if out, _ := r.Dispatch(context.Background(), m); out != DeadLettered {
-		t.Fatalf("outcome = %v", out)
-	}
-	var line map[string]any
-	if err := json.Unmarshal(buf.Bytes(), &line); err != nil {
-		t.Fatalf("log line %q: %v", buf.String(), err)
-	}
-	want := map[string]any{
-		"level": "ERROR", "msg": "dead-lettered", "message_id": "m-42", "message_type": "FlowReport",
-		"source": m.Source, "dequeue_count": 3.0, "reason_code": ReasonNoHandler, "body": m.Body,
-	}
-	for k, v := range want {
-		if line[k] != v {
-			t.Errorf("%s = %v, want %v", k, line[k], v)
-		}
-	}
-	if !strings.Contains(fmt.Sprint(line["reason"]), "FlowReport") {
-		t.Errorf("reason %v does not name the type", line["reason"])
 	}
 }
 

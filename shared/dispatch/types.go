@@ -6,7 +6,7 @@ import (
 )
 
 // Message is one business message on its way to a handler, whatever carried it (a queue
-// receive or a topic push). Transport fields are set by the caller; Data and Payload are
+// receive or a push). Transport fields are set by the caller; Data, Payload and Key are
 // filled by the Router when it decodes the body.
 type Message struct {
 	// ID is the MNS message id.
@@ -19,9 +19,12 @@ type Message struct {
 	Body string
 	// BodyMD5 is the upper-case hex MD5 MNS reported for Body; empty skips the check.
 	BodyMD5 string
-	// DequeueCount is how many times the queue has delivered this message, this time included.
+	// DequeueCount is how many times the message was delivered, this time included: the
+	// queue's count, or for a carrier that cannot count (0) the deliveries this Router saw
+	// (see Dedup).
 	DequeueCount int64
-	// EnqueueTime is when the message entered the queue (or was published to a topic).
+	// EnqueueTime is when the message entered the queue (or was published to a topic); the
+	// zero time when unknown.
 	EnqueueTime time.Time
 	// FirstDequeueTime is when the queue first delivered the message.
 	FirstDequeueTime time.Time
@@ -33,6 +36,10 @@ type Message struct {
 	// Payload is the typed value decoded from Data: alicom.SmsReport, alicom.SmsUp, ... or
 	// alicom.Raw for a type the package does not know.
 	Payload any
+	// Key is the idempotency key a sink may use to write the message at most once: the
+	// business key where the message type has one, else the message id. A caller may set it;
+	// the Router fills it when empty (see Decode).
+	Key string
 }
 
 // HandlerFunc handles one message. Nil means handled (delete it); an error keeps the message
@@ -47,16 +54,17 @@ type Middleware func(h HandlerFunc) HandlerFunc
 type DeadLetterFunc func(ctx context.Context, m *Message, reason error) error
 
 // Outcome says what became of a dispatched message and so what its carrier must do with it.
+// The zero Outcome is Retry: a result nobody set keeps the message.
 type Outcome int
 
 const (
-	// Handled: a handler succeeded; delete the message.
-	Handled Outcome = iota
 	// Retry: the message was not handled; keep it so it is delivered again.
-	Retry
+	Retry Outcome = iota
+	// Handled: a handler succeeded; delete the message.
+	Handled
 	// DeadLettered: the message was recorded on the dead-letter path; delete it.
 	DeadLettered
-	// Duplicate: a message with this id was already handled by this instance; delete it
-	// without running the handler again.
+	// Duplicate: a message with this id was already handled or dead-lettered by this Router;
+	// delete it without running the handler again.
 	Duplicate
 )

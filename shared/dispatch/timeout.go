@@ -1,0 +1,94 @@
+package dispatch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Timeout runs the handlers it wraps on a goroutine of their own and gives each message at
+// most d. The handler's context is done after d (or sooner, when the caller's is), with
+// ErrHandlerTimeout as its cause. Timeout returns as soon as that context is done, whether or
+// not the handler has returned:
+//
+//   - a handler that returns an error after its time ran out has ErrHandlerTimeout wrapped
+//     into it;
+//   - a handler still running when d passes is abandoned: Timeout returns an error wrapping
+//     ErrHandlerTimeout and context.DeadlineExceeded, and the message is kept for redelivery
+//     like after any other failure. The abandoned goroutine is left running (Go cannot stop
+//     it); it should not touch the Message any more, and its result is dropped. Until it
+//     ends, a redelivery of its message may run beside it;
+//   - a handler still running when the caller's context ends is abandoned the same way, with
+//     the caller's cause (context.Canceled, context.DeadlineExceeded) instead of
+//     ErrHandlerTimeout: the invocation returns on time;
+//   - a handler that never returns normally, by runtime.Goexit (as testing.T.FailNow does),
+//     gives ErrHandlerExited: the message is kept, never counted as handled;
+//   - a panic that reaches Timeout's goroutine is carried to the caller's goroutine and
+//     raised there again as a *PanicError, so that Timeout changes nothing about panics; put
+//     Recover inside Timeout to turn them into errors (the Router does).
+//
+// d <= 0 sets no bound of Timeout's own; the handler still runs on its own goroutine and is
+// abandoned when the caller's context ends.
+func Timeout(d time.Duration) Middleware {
+	return func(h HandlerFunc) HandlerFunc {
+		return func(ctx context.Context, m *Message) error {
+			if d > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeoutCause(ctx, d, ErrHandlerTimeout)
+				defer cancel()
+			}
+			done := make(chan handlerResult, 1) // buffered: an abandoned handler never blocks
+			go runHandler(ctx, h, m, done)
+			select {
+			case r := <-done:
+				return r.err(ctx, d)
+			case <-ctx.Done():
+				select {
+				case r := <-done: // finished at the same moment: its answer wins
+					return r.err(ctx, d)
+				default:
+				}
+				if errors.Is(context.Cause(ctx), ErrHandlerTimeout) {
+					return fmt.Errorf("%w: still running after %v, abandoned: %w", ErrHandlerTimeout, d, context.DeadlineExceeded)
+				}
+				return fmt.Errorf("dispatch: handler abandoned when its caller's context ended: %w", context.Cause(ctx))
+			}
+		}
+	}
+}
+
+// handlerResult is how a handler's goroutine ended.
+type handlerResult struct {
+	returned   bool // the handler returned normally, with handlerErr
+	handlerErr error
+	panicked   *PanicError // the handler panicked and nothing recovered it
+}
+
+// runHandler runs h and reports how it ended on done, whatever way it ends: the deferred send
+// runs on return, on panic and on runtime.Goexit alike.
+func runHandler(ctx context.Context, h HandlerFunc, m *Message, done chan<- handlerResult) {
+	var r handlerResult
+	defer func() {
+		if v := recover(); v != nil {
+			r.panicked = newPanicError(v)
+		}
+		done <- r
+	}()
+	r.handlerErr = h(ctx, m)
+	r.returned = true
+}
+
+// err turns the result into the handler's error as Timeout returns it, raising a carried
+// panic again.
+func (r handlerResult) err(ctx context.Context, d time.Duration) error {
+	switch {
+	case r.panicked != nil:
+		panic(r.panicked)
+	case !r.returned:
+		return ErrHandlerExited
+	case r.handlerErr != nil && errors.Is(context.Cause(ctx), ErrHandlerTimeout) && !errors.Is(r.handlerErr, ErrHandlerTimeout):
+		return fmt.Errorf("%w after %v: %w", ErrHandlerTimeout, d, r.handlerErr)
+	}
+	return r.handlerErr
+}
