@@ -1,20 +1,27 @@
 // Package dispatch owns the way one Alicom message reaches the customer's code: the Message a
-// handler sees, handler and middleware function types, the Router that picks a handler by message
-// type, and the outcome rules (handled, kept for redelivery, dead-lettered, duplicate) that the
-// drain and the push endpoint turn into deletes or HTTP statuses.
+// handler sees, the handler and middleware function types, the Router (a mux of handlers by
+// message type, shaped like net/http's ServeMux), and the policies that decide each message's
+// Outcome (Handled, Retry, DeadLettered, Duplicate), which the drain and the push endpoints
+// turn into deletes or HTTP statuses.
 //
-// The contract follows watermill: a handler that returns nil has handled the message and it may
-// be deleted; an error keeps it for redelivery; an error wrapped with Permanent sends it to the
-// dead-letter path at once.
+// The handler contract follows watermill: nil means handled and the message may be deleted;
+// an error keeps it for redelivery; an error marked Permanent sends it to the dead-letter
+// path at once; an error marked Unavailable says the destination, not the message, failed.
 //
-// Router.Dispatch is the one entry point for both carriers. It decodes the body with package
-// alicom (a body that cannot be decoded is dead-lettered at once: no retry can fix it), runs
-// the handler for the message type inside Recover, Timeout and the customer's middleware, and
-// turns the result into an Outcome: nil is Handled; a Permanent error, or any error on a
-// delivery whose DequeueCount reached Options.MaxAttempts (a poison message), is
-// DeadLettered; other errors are Retry. Nothing is lost on the way: a dead-letter function that
-// fails turns the outcome back into Retry. Handled and dead-lettered ids are remembered, so the
-// same message delivered again is a Duplicate and its handler is not run twice.
+// Each rule lives once, in a piece of its own, and the Router composes them; carriers (the
+// drain, the push endpoints) only call Router.Dispatch. Around a handler, as Middleware:
+// Timeout (a handler that hangs or exits its goroutine is abandoned, its message kept) and
+// Recover (a panic is an error). Around the whole message, as Policy over DispatchFunc, from
+// the outside in: Deduplicate (a message this process finished is a Duplicate), DeadLetter
+// (record before letting go; a failed record keeps the message), Poison (a message failing
+// up to Options.MaxAttempts, or whose destination stays Unavailable past
+// Options.OutageHorizon, is dead-lettered) and Decode (an undecodable body is dead-lettered at
+// once, an MD5 mismatch is retried as a transport fault).
+//
+// Nothing is lost on the way: only Handled, DeadLettered (after the dead-letter function
+// returned nil) and Duplicate let a message go (Outcome.Settled), and every other end,
+// including the zero Outcome, a panic, runtime.Goexit and a handler abandoned at its timeout,
+// is Retry or the dead-letter path. ReasonCode names every reason with a stable code.
 //
 // Typed handlers are registered with On (or OnSmsReport, OnSmsUp, ...), which hand the handler
 // the decoded receipt by value.

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -579,5 +580,87 @@ func TestDispatchRefusesANilMessage(t *testing.T) {
 	r := mustRouter(t, Options{})
 	if out, err := r.Dispatch(context.Background(), nil); out != Retry || err == nil {
 		t.Errorf("Dispatch(nil) = %v, %v", out, err)
+	}
+}
+
+func TestHandleRefusesASecondHandlerForTheSameType(t *testing.T) {
+	r := mustRouter(t, Options{})
+	r.Handle("SmsReport", func(context.Context, *Message) error { return nil })
+	defer func() {
+		v := recover()
+		if s, _ := v.(string); !strings.Contains(s, `"SmsReport"`) || !strings.Contains(s, "already registered") {
+			t.Errorf("recover() = %v, want a message naming SmsReport as already registered", v)
+		}
+	}()
+	OnSmsReport(r, func(context.Context, *Message, alicom.SmsReport) error { return nil })
+	t.Error("a second handler for SmsReport was accepted")
+}
+
+// Issue 8 item 4: a handler that never returns normally must not have its message deleted.
+func TestAHandlerThatNeverReturnsIsNeverHandled(t *testing.T) {
+	goexit := func(context.Context, *Message) error { runtime.Goexit(); return nil }
+	tests := []struct {
+		name     string
+		opts     Options
+		handler  HandlerFunc
+		count    int64
+		want     Outcome
+		wantErr  error
+		wantDead int
+	}{
+		{name: "a handler that calls runtime.Goexit keeps its message",
+			handler: goexit, count: 1, want: Retry, wantErr: ErrHandlerExited},
+		{name: "a handler that calls runtime.Goexit with no timeout and no dedup keeps its message",
+			opts: Options{HandlerTimeout: -1, DedupSize: -1}, handler: goexit, count: 1, want: Retry, wantErr: ErrHandlerExited},
+		{name: "a handler that calls runtime.Goexit on every delivery is dead-lettered at the attempt limit",
+			handler: goexit, count: DefaultMaxAttempts, want: DeadLettered, wantErr: ErrHandlerExited, wantDead: 1},
+		{name: "a handler abandoned at its timeout on every delivery is dead-lettered at the attempt limit",
+			opts:    Options{HandlerTimeout: 20 * time.Millisecond},
+			handler: func(context.Context, *Message) error { time.Sleep(time.Minute); return nil },
+			count:   DefaultMaxAttempts, want: DeadLettered, wantErr: ErrHandlerTimeout, wantDead: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var dl deadLetters
+			tt.opts.DeadLetter = dl.record
+			r := mustRouter(t, tt.opts)
+			r.Handle("SmsReport", tt.handler)
+			out, err := r.Dispatch(context.Background(), newMessage("m1", "SmsReport", smsReportJSON, tt.count))
+			if out != tt.want || !errors.Is(err, tt.wantErr) {
+				t.Errorf("Dispatch = %v, %v; want %v with %v", out, err, tt.want, tt.wantErr)
+			}
+			if dl.count() != tt.wantDead {
+				t.Errorf("dead-lettered %d times, want %d", dl.count(), tt.wantDead)
+			}
+			if tt.wantDead == 0 && r.Dedup().Remembers("m1") {
+				t.Error("the kept message is remembered as finished")
+			}
+		})
+	}
+}
+
+func TestTheRouterFillsTheKeyBeforeTheHandlerRuns(t *testing.T) {
+	r := mustRouter(t, Options{})
+	var key string
+	r.Handle("SmsReport", func(_ context.Context, m *Message) error { key = m.Key; return nil })
+	if out, err := r.Dispatch(context.Background(), newMessage("m1", "SmsReport", smsReportJSON, 1)); out != Handled {
+		t.Fatalf("Dispatch = %v, %v", out, err)
+	}
+	if key == "" {
+		t.Error("the handler saw an empty Key")
+	}
+}
+
+func TestAnUnavailableDestinationKeepsTheMessageWhateverItsDeliveryCount(t *testing.T) {
+	var dl deadLetters
+	r := mustRouter(t, Options{DeadLetter: dl.record})
+	r.Handle("SmsReport", func(context.Context, *Message) error {
+		return Unavailable(errors.New("receiver answered 502"))
+	})
+	m := newMessage("m1", "SmsReport", smsReportJSON, 40)
+	m.EnqueueTime = time.Now().Add(-time.Hour)
+	out, err := r.Dispatch(context.Background(), m)
+	if out != Retry || !IsUnavailable(err) || dl.count() != 0 {
+		t.Errorf("Dispatch = %v, %v with %d dead letters; want Retry with the Unavailable error and none", out, err, dl.count())
 	}
 }
