@@ -3,7 +3,9 @@ package dispatch
 import (
 	"context"
 	"errors"
+	"runtime"
 	"testing"
+	"time"
 )
 
 func TestDeadLetter(t *testing.T) {
@@ -54,6 +56,50 @@ func TestDeadLetter(t *testing.T) {
 			}
 			if tt.wantCalls > 0 && tt.store.reasons[0] != err {
 				t.Errorf("recorded reason %v differs from the returned error %v", tt.store.reasons[0], err)
+			}
+		})
+	}
+}
+
+func TestADeadLetterFunctionThatNeverReturnsKeepsTheMessage(t *testing.T) {
+	tests := []struct {
+		name    string
+		fn      DeadLetterFunc
+		cancel  bool
+		wantErr error
+	}{
+		{name: "a record that calls runtime.Goexit keeps the message",
+			fn: func(context.Context, *Message, error) error { runtime.Goexit(); return nil }, wantErr: ErrHandlerExited},
+		{name: "a record still running when the caller's context ends keeps the message",
+			fn:     func(context.Context, *Message, error) error { time.Sleep(time.Minute); return nil },
+			cancel: true, wantErr: context.Canceled},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			next := func(context.Context, *Message) (Outcome, error) {
+				if tt.cancel {
+					cancel()
+				}
+				return DeadLettered, errDatabaseDown
+			}
+			type result struct {
+				out Outcome
+				err error
+			}
+			done := make(chan result, 1)
+			go func() {
+				out, err := DeadLetter(tt.fn)(next)(ctx, &Message{ID: "m1"})
+				done <- result{out, err}
+			}()
+			select {
+			case r := <-done:
+				if r.out != Retry || !errors.Is(r.err, ErrDeadLetterFailed) || !errors.Is(r.err, tt.wantErr) {
+					t.Errorf("DeadLetter = %v, %v; want Retry with ErrDeadLetterFailed and %v", r.out, r.err, tt.wantErr)
+				}
+			case <-time.After(abandonBound):
+				t.Fatalf("DeadLetter did not return within %v", abandonBound)
 			}
 		})
 	}

@@ -37,21 +37,15 @@ func (e *PanicError) Unwrap() error {
 // a *PanicError (one Timeout carried over from its goroutine) is returned as it is.
 func Recover() Middleware {
 	return func(h HandlerFunc) HandlerFunc {
-		return func(ctx context.Context, m *Message) error {
-			return recovering(func() error { return h(ctx, m) })
+		return func(ctx context.Context, m *Message) (err error) {
+			defer func() {
+				if v := recover(); v != nil {
+					err = newPanicError(v)
+				}
+			}()
+			return h(ctx, m)
 		}
 	}
-}
-
-// recovering calls fn and turns a panic in it into a *PanicError. It is the one place this
-// package recovers: Recover uses it for handlers, DeadLetter for the dead-letter function.
-func recovering(fn func() error) (err error) {
-	defer func() {
-		if v := recover(); v != nil {
-			err = newPanicError(v)
-		}
-	}()
-	return fn()
 }
 
 // newPanicError describes a panic with value v; it must be called from the deferred function

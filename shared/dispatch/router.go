@@ -191,8 +191,8 @@ func (r *Router) rebuild() {
 //     (see HandlerOutcome).
 //
 // The error accompanies Retry and DeadLettered, for logging; it is nil for Handled and
-// Duplicate. Dispatch does not panic, and it returns within the handler timeout (or when ctx
-// ends) plus the time the dead-letter function takes.
+// Duplicate. Dispatch does not panic. It returns by the handler timeout plus the time the
+// dead-letter function takes, and in any case soon after ctx ends.
 func (r *Router) Dispatch(ctx context.Context, m *Message) (Outcome, error) {
 	if m == nil {
 		return Retry, errors.New("dispatch: Dispatch called with a nil message")
