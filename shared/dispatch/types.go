@@ -49,6 +49,18 @@ type HandlerFunc func(ctx context.Context, m *Message) error
 // Middleware wraps a handler with a policy (recovery, timeout, ...).
 type Middleware func(h HandlerFunc) HandlerFunc
 
+// DispatchFunc takes one message to its Outcome. Router.Dispatch is one; so is each stage of
+// the pipeline the Router builds from Policies.
+type DispatchFunc func(ctx context.Context, m *Message) (Outcome, error)
+
+// Policy wraps a DispatchFunc with one rule about outcomes: it may answer without calling
+// next (Deduplicate), prepare the message (Decode), or change what next decided (Poison,
+// DeadLetter). Middleware is the same idea one level down, around a handler's error.
+//
+// Inside a pipeline DeadLettered means "to be dead-lettered": the DeadLetter policy, outside
+// the ones that decide it, records the message and keeps it (Retry) when recording fails.
+type Policy func(next DispatchFunc) DispatchFunc
+
 // DeadLetterFunc records a message that will not be handled, with the reason. Only after it
 // returns nil may the message be deleted; an error keeps the message in the queue.
 type DeadLetterFunc func(ctx context.Context, m *Message, reason error) error
