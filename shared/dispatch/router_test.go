@@ -664,3 +664,24 @@ func TestAnUnavailableDestinationKeepsTheMessageWhateverItsDeliveryCount(t *test
 		t.Errorf("Dispatch = %v, %v with %d dead letters; want Retry with the Unavailable error and none", out, err, dl.count())
 	}
 }
+
+// The push path has no delivery count of its own: the Router's Deduplicate counts the pushes
+// of an id, so the same poison rule applies to pushes as to queue receives.
+func TestAPushedMessageThatKeepsFailingIsDeadLetteredOnItsLastAllowedPush(t *testing.T) {
+	var dl deadLetters
+	r := mustRouter(t, Options{DeadLetter: dl.record, MaxAttempts: 3})
+	r.Handle("SmsReport", func(context.Context, *Message) error { return errDatabaseDown })
+	var outs []Outcome
+	for range 3 {
+		m := newMessage("pushed-1", "SmsReport", smsReportJSON, 0)
+		m.Source = "alicom-receipts" // a topic, not a queue
+		out, _ := r.Dispatch(context.Background(), m)
+		outs = append(outs, out)
+	}
+	if want := []Outcome{Retry, Retry, DeadLettered}; fmt.Sprint(outs) != fmt.Sprint(want) {
+		t.Errorf("outcomes %v, want %v", outs, want)
+	}
+	if dl.count() != 1 || ReasonCode(dl.reasons[0]) != ReasonAttemptsExhausted {
+		t.Errorf("dead letters %v, want one with code %s", dl.reasons, ReasonAttemptsExhausted)
+	}
+}
