@@ -23,7 +23,7 @@ var ErrInFlight = errors.New("dispatch: a message with this id is already being 
 // still held (a delete that failed or whose answer was lost, a stale receipt handle, MNS
 // pushing again after its 5-second wait). What it cannot: a message finished by another
 // instance, or by this function before a cold start or a restart; such a redelivery is handled
-// again and the sink's idempotency key (Message.Key) is what keeps it from counting twice.
+// again, and the idempotency key (Message.Key) is what lets a sink write it only once.
 // Stats counts those it could not tell apart (Unrecognised), and Remembers lets a carrier
 // say truthfully whether a redelivery would be recognised.
 //
