@@ -139,11 +139,15 @@ func TestParse(t *testing.T) {
 			wantErr: ErrFields, errHas: "SmsReport.success"},
 		{name: "an empty success string is refused rather than guessed", typ: TypeSmsReport, json: `{"success":""}`,
 			wantErr: ErrFields},
-		{name: "a success number is refused", typ: TypeSmsReport, json: `{"success":1}`, wantErr: ErrFields},
+		{name: "a success number 1 is read as true", typ: TypeSmsReport, json: `{"success":1}`,
+			check: func(t *testing.T, v any) { wantEq(t, v.(SmsReport).Success, FlexBool(true)) }},
+		{name: "a success string 0 is read as false", typ: TypeSmsReport, json: `{"success":"0"}`,
+			check: func(t *testing.T, v any) { wantEq(t, v.(SmsReport).Success, FlexBool(false)) }},
+		{name: "a success number other than 1 or 0 is refused", typ: TypeSmsReport, json: `{"success":2}`, wantErr: ErrFields},
 		{name: "sms_size as a string is kept", typ: TypeSmsReport, json: `{"sms_size":"1,2,3"}`,
-			check: func(t *testing.T, v any) { wantEq(t, v.(SmsReport).SmsSize, FlexString("1,2,3")) }},
+			check: func(t *testing.T, v any) { wantEq(t, v.(SmsReport).SmsSize, FlexNumber("1,2,3")) }},
 		{name: "sms_size as a number is kept as its digits", typ: TypeSmsReport, json: `{"sms_size":3}`,
-			check: func(t *testing.T, v any) { wantEq(t, v.(SmsReport).SmsSize, FlexString("3")) }},
+			check: func(t *testing.T, v any) { wantEq(t, v.(SmsReport).SmsSize, FlexNumber("3")) }},
 		{name: "sms_size as an object is refused", typ: TypeSmsReport, json: `{"sms_size":{}}`, wantErr: ErrFields, errHas: "sms_size"},
 		{name: "a missing out_id is empty", typ: TypeSmsReport, json: `{"biz_id":"1^2"}`,
 			check: func(t *testing.T, v any) { wantEq(t, v.(SmsReport).OutID, "") }},
@@ -182,7 +186,7 @@ func TestParse(t *testing.T) {
 			check: func(t *testing.T, v any) { wantSeconds(t, v.(VoiceReport), 10, true) }},
 		{name: "a duration of 10秒 is kept as sent and is 10 seconds", typ: TypeVoiceReport, json: `{"duration":"10秒"}`,
 			check: func(t *testing.T, v any) {
-				wantEq(t, v.(VoiceReport).Duration, FlexString("10秒"))
+				wantEq(t, v.(VoiceReport).Duration, Seconds("10秒"))
 				wantSeconds(t, v.(VoiceReport), 10, true)
 			}},
 		{name: "a numeric duration is accepted", typ: TypeVoiceReport, json: `{"duration":7}`,
@@ -309,8 +313,8 @@ func wantInstant(t *testing.T, got Time, rfc3339UTC string) {
 	if s := got.UTC().Format("2006-01-02T15:04:05Z"); s != rfc3339UTC {
 		t.Errorf("instant = %s, want %s", s, rfc3339UTC)
 	}
-	if got.Location() != CST {
-		t.Errorf("zone = %v, want CST", got.Location())
+	if got.Location() != Beijing {
+		t.Errorf("zone = %v, want Beijing", got.Location())
 	}
 }
 

@@ -48,7 +48,7 @@ func loadFixtures(t testing.TB) []fixture {
 }
 
 func cst(y int, mo time.Month, d, h, mi, s int) Time {
-	return Time{time.Date(y, mo, d, h, mi, s, 0, CST)}
+	return Time{time.Date(y, mo, d, h, mi, s, 0, Beijing)}
 }
 
 // wantFixtures is what each sample body must decode to. A fixture without an entry fails the
