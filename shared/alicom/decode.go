@@ -9,6 +9,21 @@ import (
 	"fmt"
 	"strings"
 	"unsafe"
+
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
+)
+
+// unmarshalOptions are those of encoding/json/v2 (github.com/go-json-experiment/json is its
+// mirror until Go 1.27, where it aliases the standard library), chosen because it decodes an
+// SmsReport about four times faster than encoding/json with a tenth of the allocations, which
+// keeps decode + dispatch within budget without a hand-written parser. Two defaults of v2 are
+// relaxed to keep v1's tolerance, since refusing a receipt loses it: invalid UTF-8 in a string
+// becomes U+FFFD, and of a member sent twice the last wins. Names match exactly, as Alicom
+// writes them (v2's default; v1 also matched other letter cases).
+var unmarshalOptions = jsonv2.JoinOptions(
+	jsontext.AllowInvalidUTF8(true),
+	jsontext.AllowDuplicateNames(true),
 )
 
 // Reasons a body is refused, as found in DecodeError.Reason. They are stable strings, fit for
@@ -200,11 +215,9 @@ func Parse(messageType string, data []byte) (any, error) {
 		}
 		return Raw(data), nil
 	}
-	// json.Unmarshal validates the whole document before it fills anything, so a syntax
-	// error is never a half-filled value.
 	v, err := e.parse(data)
 	if err != nil {
-		var syn *json.SyntaxError
+		var syn *jsontext.SyntacticError
 		if errors.As(err, &syn) {
 			return nil, notObject(data, err)
 		}

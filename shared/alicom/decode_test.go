@@ -136,7 +136,7 @@ func TestParse(t *testing.T) {
 		{name: "a success string FALSE in capitals is read as false", typ: TypeSmsReport, json: `{"success":"FALSE"}`,
 			check: func(t *testing.T, v any) { wantEq(t, v.(SmsReport).Success, FlexBool(false)) }},
 		{name: "a success string that is neither true nor false is refused", typ: TypeSmsReport, json: `{"success":"yes"}`,
-			wantErr: ErrFields, errHas: "SmsReport.success"},
+			wantErr: ErrFields, errHas: `SmsReport body (17 bytes) does not fit the documented fields: json: cannot unmarshal JSON string into Go alicom.FlexBool within "/success"`},
 		{name: "an empty success string is refused rather than guessed", typ: TypeSmsReport, json: `{"success":""}`,
 			wantErr: ErrFields},
 		{name: "a success number 1 is read as true", typ: TypeSmsReport, json: `{"success":1}`,
@@ -170,7 +170,7 @@ func TestParse(t *testing.T) {
 			check: func(t *testing.T, v any) { wantEq(t, v.(SmsUp).SequenceID, FlexString("000123")) }},
 		{name: "a null sequence_id is empty", typ: TypeSmsUp, json: `{"sequence_id":null}`,
 			check: func(t *testing.T, v any) { wantEq(t, v.(SmsUp).SequenceID, FlexString("")) }},
-		{name: "a boolean sequence_id is refused", typ: TypeSmsUp, json: `{"sequence_id":true}`, wantErr: ErrFields, errHas: "SmsUp.sequence_id"},
+		{name: "a boolean sequence_id is refused", typ: TypeSmsUp, json: `{"sequence_id":true}`, wantErr: ErrFields, errHas: `"/sequence_id"`},
 		{name: "a send_time in yyyy-MM-dd HH:mm:ss is Beijing time", typ: TypeSmsUp, json: `{"send_time":"2017-06-01 10:00:00"}`,
 			check: func(t *testing.T, v any) { wantInstant(t, v.(SmsUp).SendTime, "2017-06-01T02:00:00Z") }},
 		{name: "a send_time in yyyyMMddHHmmss is Beijing time", typ: TypeSmsUp, json: `{"send_time":"20170901000000"}`,
@@ -178,7 +178,7 @@ func TestParse(t *testing.T) {
 		{name: "an empty send_time is the zero time", typ: TypeSmsUp, json: `{"send_time":""}`,
 			check: func(t *testing.T, v any) { wantEq(t, v.(SmsUp).SendTime.IsZero(), true) }},
 		{name: "an impossible send_time is refused and named", typ: TypeSmsUp, json: `{"send_time":"2017-02-30 10:00:00"}`,
-			wantErr: ErrFields, errHas: `SmsUp.send_time`},
+			wantErr: ErrFields, errHas: `"/send_time"`},
 		{name: "a send_time as a number is refused", typ: TypeSmsUp, json: `{"send_time":20170901000000}`, wantErr: ErrFields},
 		{name: "emoji and escapes in content survive", typ: TypeSmsUp, json: `{"content":"好👍\ud83c\udf89\n\"x\""}`,
 			check: func(t *testing.T, v any) { wantEq(t, v.(SmsUp).Content, "好👍🎉\n\"x\"") }},
@@ -227,7 +227,7 @@ func TestParse(t *testing.T) {
 		{name: "a known type must be a JSON object", typ: TypeSmsReport, json: `null`, wantErr: ErrNotJSON},
 		{name: "a known type must be valid JSON", typ: TypeSmsReport, json: `{"success":true,}`, wantErr: ErrNotJSON},
 		{name: "a plain string field with a number is refused and named", typ: TypeSmsReport, json: `{"biz_id":12}`,
-			wantErr: ErrFields, errHas: "SmsReport.biz_id"},
+			wantErr: ErrFields, errHas: `"/biz_id"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

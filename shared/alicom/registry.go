@@ -10,6 +10,8 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+
+	jsonv2 "github.com/go-json-experiment/json"
 )
 
 // The registry is the one list of message types: Parse, Decode, KnownTypes, IsKnown, Zero,
@@ -97,7 +99,7 @@ func Register[T any](messageType string) {
 		zero:   *new(T),
 		parse: func(data []byte) (any, error) {
 			var v T
-			if err := json.Unmarshal(data, &v); err != nil {
+			if err := jsonv2.Unmarshal(data, &v, unmarshalOptions); err != nil {
 				return nil, err
 			}
 			return v, nil

@@ -289,8 +289,9 @@ func trimSpace(b []byte) []byte {
 
 func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
 
-// typeError builds the error encoding/json knows how to place: it fills in the struct and
-// field (SmsReport.success), so the message names the field without this package knowing it.
+// typeError builds the error for a value a scalar type refuses. The decoder wraps it with the
+// place of the value in the document ("/success"), so the message names the field without this
+// package knowing it.
 func typeError(value string, target any) error {
 	return &json.UnmarshalTypeError{Value: value, Type: reflect.TypeOf(target).Elem()}
 }
