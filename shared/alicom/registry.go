@@ -33,9 +33,10 @@ func init() {
 		"VoiceRTASRReport", "GlobeSmsReport")
 }
 
-// Keyer is implemented by payload types that carry a business key: an identity Alicom gives
-// the event itself, stable across redeliveries and across delivery modes (queue, MNS topic
-// push, HTTP batch push). Register picks the method up; Key calls it.
+// Keyer is implemented by payload types that carry a business key: an identity that belongs to
+// the event itself (ids Alicom assigns, or fields that together do not repeat), stable across
+// redeliveries and across delivery modes (queue, MNS topic push, HTTP batch push). Key calls
+// the method of a registered payload.
 type Keyer interface {
 	// Key returns the business key, or "" when the fields that make it up are missing.
 	Key() string
@@ -202,18 +203,18 @@ func TypeOf(payload any) string {
 	return ""
 }
 
-// Key returns the business key of a payload of messageType: an identity Alicom gives the event
-// itself, so the same receipt has the same key however often and by whichever route (queue,
-// MNS topic push, HTTP batch push) it arrives. It returns "" when the type has no business
-// key, when the payload is not the registered payload of messageType (Raw included), and when
-// the fields that make up the key are missing. The keys are:
+// Key returns the business key of a payload of messageType (see Keyer), so the same receipt
+// has the same key however often and by whichever route (queue, MNS topic push, HTTP batch
+// push) it arrives. It returns "" when the type has no business key, when the payload is not
+// the registered payload of messageType (Raw included), and when the fields that make up the
+// key are missing. The keys are:
 //
 //   - SmsReport and DypnsSmsVerifyReport: biz_id + ":" + phone_number; for an international
 //     receipt MessageId + ":" + To.
 //   - SmsUp: phone_number + ":" + dest_code + ":" + sequence_id + ":" + send_time as
 //     yyyyMMddHHmmss in Beijing time (so both documented time forms give the same key);
-//     Alicom gives an inbound SMS no id of its own, and this is the combination the carrier
-//     does not repeat. Needs phone_number and sequence_id.
+//     Alicom gives an inbound SMS no id of its own, and sequence_id is not documented to be
+//     unique on its own. Needs phone_number and sequence_id.
 //   - VoiceReport: call_id (one record per call).
 //   - VoiceCallReport: call_id + ":" + status_code + ":" + status_time as yyyyMMddHHmmss (a
 //     call reports several statuses).
