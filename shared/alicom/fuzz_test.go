@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -48,6 +49,36 @@ func FuzzDecode(f *testing.F) {
 		}
 		// Whatever decodes must also survive the raw-bytes path of base64.
 		_, _ = DecodeBody(base64.StdEncoding.EncodeToString([]byte(body)), "")
+	})
+}
+
+// FuzzParse feeds arbitrary JSON to Parse as one item of an HTTP batch push (or a decoded
+// queue body) for every type: none may panic, a failure is a *DecodeError, a success is the
+// registered payload (or Raw) and holds the normalized-form contract.
+func FuzzParse(f *testing.F) {
+	for _, fx := range loadFixtures(f) {
+		f.Add(fx.typ, fx.json)
+	}
+	f.Add("SmsReport", []byte(`{"To":"65","Status":6,"SmsSize":"1","SendDate":"Thu, 25 Nov 2021 10:27:00 +0800"}`))
+	f.Add("SmsReport", []byte(`{"success":1,"sms_size":1e2,"biz_id":"1^2","phone_number":"1"}`))
+	f.Add("VoiceReport", []byte(`{"duration":"-3秒","ring_time":null}`))
+	f.Add("MnsCardTemplate", []byte(`{"extData":"\"[1]\"","tmpOps":[{"state":null}]}`))
+	f.Fuzz(func(t *testing.T, typ string, item []byte) {
+		for _, ty := range append(TypeNames(), typ) {
+			v, err := Parse(ty, item)
+			if err != nil {
+				checkDecodeError(t, err)
+				continue
+			}
+			zero, typed := Zero(ty)
+			if typed && reflect.TypeOf(v) != reflect.TypeOf(zero) {
+				t.Fatalf("Parse(%q) = %T, want %T", ty, v, zero)
+			}
+			if _, raw := v.(Raw); !typed && !raw {
+				t.Fatalf("Parse(%q) = %T, want Raw", ty, v)
+			}
+			checkNormalized(t, ty, v)
+		}
 	})
 }
 
