@@ -8,6 +8,7 @@ require (
 	github.com/aliyun/credentials-go v1.3.10
 	github.com/aliyun/fc-runtime-go-sdk v0.3.1
 	github.com/aws/aws-lambda-go v1.55.1
+	github.com/go-json-experiment/json v1.27.2
 	github.com/gogap/errors v0.0.0-20210818113853-edfbba0ddea9
 	github.com/valyala/fasthttp v1.52.0
 )

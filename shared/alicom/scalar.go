@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"reflect"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -50,19 +51,129 @@ func (s FlexString) MarshalJSON() ([]byte, error) {
 // String returns the text as sent.
 func (s FlexString) String() string { return string(s) }
 
-// FlexBool is a boolean that the wire sends either as a JSON boolean or as the string "true"
-// or "false" (any letter case). null is false. It marshals as a JSON boolean.
+// FlexNumber is a quantity or an enumerated status that the wire sends either as a JSON number
+// or as a string (sms_size "1" or 1, Status "2" or 2). It keeps the text as sent, digit for
+// digit; null is "". It marshals as a JSON number whenever the text is one, so every variant
+// normalizes to the same JSON, and as a JSON string otherwise (the "1,2,3" an old document
+// shows for sms_size), so nothing is lost.
+type FlexNumber string
+
+// UnmarshalJSON accepts a JSON string, a JSON number or null.
+func (n *FlexNumber) UnmarshalJSON(b []byte) error {
+	return (*FlexString)(n).UnmarshalJSON(b)
+}
+
+// MarshalJSON writes the text as a JSON number when it is one, else as a JSON string; the
+// empty text is null.
+func (n FlexNumber) MarshalJSON() ([]byte, error) {
+	s := strings.TrimSpace(string(n))
+	if s == "" {
+		return []byte("null"), nil
+	}
+	if isNumber(s) {
+		return []byte(s), nil
+	}
+	return json.Marshal(string(n))
+}
+
+// String returns the text as sent.
+func (n FlexNumber) String() string { return string(n) }
+
+// Int returns the value as an int, and false when the text is not a whole number.
+func (n FlexNumber) Int() (int, bool) {
+	v, err := strconv.Atoi(strings.TrimSpace(string(n)))
+	return v, err == nil
+}
+
+// Seconds is a duration in seconds as the wire sends it: a number (10), a string of digits
+// ("10"), or digits with the unit ("10秒"). It keeps the text as sent and marshals as a JSON
+// number of seconds when Int can read it, else as the text (a JSON string), or null when empty.
+type Seconds string
+
+// UnmarshalJSON accepts a JSON string, a JSON number or null.
+func (s *Seconds) UnmarshalJSON(b []byte) error {
+	return (*FlexString)(s).UnmarshalJSON(b)
+}
+
+// Int returns the whole number of seconds, accepting the "10秒" form, and false when the text
+// is empty, negative or not a whole number of seconds.
+func (s Seconds) Int() (int, bool) {
+	t := strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(string(s)), "秒"))
+	n, err := strconv.Atoi(t)
+	if err != nil || n < 0 {
+		return 0, false
+	}
+	return n, true
+}
+
+// MarshalJSON writes the number of seconds, the text when it is not one, or null when empty.
+func (s Seconds) MarshalJSON() ([]byte, error) {
+	if n, ok := s.Int(); ok {
+		return strconv.AppendInt(nil, int64(n), 10), nil
+	}
+	if strings.TrimSpace(string(s)) == "" {
+		return []byte("null"), nil
+	}
+	return json.Marshal(string(s))
+}
+
+// String returns the text as sent.
+func (s Seconds) String() string { return string(s) }
+
+// isNumber reports whether s is exactly one JSON number literal.
+func isNumber(s string) bool {
+	i := 0
+	if i < len(s) && s[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(s) && s[i] == '0':
+		i++
+	case i < len(s) && '1' <= s[i] && s[i] <= '9':
+		for i < len(s) && '0' <= s[i] && s[i] <= '9' {
+			i++
+		}
+	default:
+		return false
+	}
+	if i < len(s) && s[i] == '.' {
+		i++
+		if i == len(s) || s[i] < '0' || s[i] > '9' {
+			return false
+		}
+		for i < len(s) && '0' <= s[i] && s[i] <= '9' {
+			i++
+		}
+	}
+	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
+		i++
+		if i < len(s) && (s[i] == '+' || s[i] == '-') {
+			i++
+		}
+		if i == len(s) || s[i] < '0' || s[i] > '9' {
+			return false
+		}
+		for i < len(s) && '0' <= s[i] && s[i] <= '9' {
+			i++
+		}
+	}
+	return i == len(s)
+}
+
+// FlexBool is a boolean that the wire sends as a JSON boolean, as the string "true" or "false"
+// (any letter case), or as 1 or 0 (number or string). null is false. It marshals as a JSON
+// boolean.
 type FlexBool bool
 
-// UnmarshalJSON accepts true, false, "true", "false" (any case) and null; anything else,
-// the empty string included, is an error rather than a guess.
+// UnmarshalJSON accepts true, false, "true", "false" (any case), 1, 0, "1", "0" and null;
+// anything else, the empty string included, is an error rather than a guess.
 func (v *FlexBool) UnmarshalJSON(b []byte) error {
 	b = trimSpace(b)
 	switch string(b) {
-	case "true":
+	case "true", "1", `"1"`:
 		*v = true
 		return nil
-	case "false", "null":
+	case "false", "null", "0", `"0"`:
 		*v = false
 		return nil
 	}
@@ -80,7 +191,7 @@ func (v *FlexBool) UnmarshalJSON(b []byte) error {
 			return nil
 		}
 	}
-	return typeError(describe(b)+` (want true, false, "true" or "false")`, v)
+	return typeError(describe(b)+` (want true, false, "true", "false", 1 or 0)`, v)
 }
 
 // MarshalJSON writes a JSON boolean.
@@ -178,8 +289,9 @@ func trimSpace(b []byte) []byte {
 
 func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
 
-// typeError builds the error encoding/json knows how to place: it fills in the struct and
-// field (SmsReport.success), so the message names the field without this package knowing it.
+// typeError builds the error for a value a scalar type refuses. The decoder wraps it with the
+// place of the value in the document ("/success"), so the message names the field without this
+// package knowing it.
 func typeError(value string, target any) error {
 	return &json.UnmarshalTypeError{Value: value, Type: reflect.TypeOf(target).Elem()}
 }

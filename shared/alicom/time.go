@@ -5,11 +5,12 @@ import (
 	"time"
 )
 
-// CST is Beijing time, UTC+8, as a fixed zone. Alicom's times carry no zone and are Beijing
-// time wherever the consumer runs; China has kept UTC+8 without daylight saving since 1991, so
-// a fixed zone is exact for every receipt, and unlike Asia/Shanghai it needs no tzdata on a
-// slim runtime image.
-var CST = time.FixedZone("CST", 8*60*60)
+// Beijing is Beijing time (China Standard Time, UTC+8) as a fixed zone, the zone of every time
+// Alicom writes without an offset: message bodies and the expiry of a queue token. China has
+// kept UTC+8 without daylight saving since 1991, so a fixed zone is exact for every receipt,
+// and unlike Asia/Shanghai it needs no tzdata on a slim runtime image. It is exported so
+// that the module defines the zone once.
+var Beijing = time.FixedZone("CST", 8*60*60)
 
 // Time is an instant in an Alicom message. It parses, independently of the machine's zone:
 //
@@ -20,8 +21,8 @@ var CST = time.FixedZone("CST", 8*60*60)
 //     to) and RFC 1123 with a numeric offset ("Thu, 25 Nov 2021 10:27:00 +0800", the
 //     international receipt), at the instant they name.
 //
-// The result is always in CST. An empty string or null is the zero Time, not an error, because
-// receipts send "" for an event that did not happen (a call that never rang).
+// The result is always in the Beijing zone. An empty string or null is the zero Time, not an
+// error, because receipts send "" for an event that did not happen (a call that never rang).
 //
 // Time marshals to JSON as an RFC 3339 string in +08:00, and the zero Time as null (not "",
 // which is not a time; null reads back as the zero Time). As text (MarshalText) the zero Time
@@ -67,7 +68,7 @@ func (t Time) MarshalJSON() ([]byte, error) {
 	}
 	b := make([]byte, 0, len(time.RFC3339Nano)+2)
 	b = append(b, '"')
-	b = t.In(CST).AppendFormat(b, time.RFC3339Nano)
+	b = t.In(Beijing).AppendFormat(b, time.RFC3339Nano)
 	return append(b, '"'), nil
 }
 
@@ -87,7 +88,7 @@ func (t Time) AppendText(b []byte) ([]byte, error) {
 	if t.IsZero() {
 		return b, nil
 	}
-	return t.In(CST).AppendFormat(b, time.RFC3339Nano), nil
+	return t.In(Beijing).AppendFormat(b, time.RFC3339Nano), nil
 }
 
 // String formats the time as "2006-01-02 15:04:05" in Beijing time, the form Alicom sends,
@@ -96,7 +97,16 @@ func (t Time) String() string {
 	if t.IsZero() {
 		return ""
 	}
-	return t.In(CST).Format(time.DateTime)
+	return t.In(Beijing).Format(time.DateTime)
+}
+
+// compact formats t as yyyyMMddHHmmss in Beijing time, "" for the zero Time: the form used
+// in business keys, the same whichever form the time arrived in.
+func (t Time) compact() string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.In(Beijing).Format("20060102150405")
 }
 
 // Layouts tried after the fast path for the two documented forms fails, chosen by the
@@ -127,11 +137,16 @@ func (t *Time) parse(b []byte) error {
 		layouts = rfc1123Layouts
 	}
 	for _, layout := range layouts {
-		// ParseInLocation reads zone-less layouts as CST; a parsed numeric offset wins over
-		// CST, and In(CST) then moves the instant into CST so the result never depends on
-		// time.Local (time.Parse would reuse time.Local's zone name for a matching offset).
-		if v, err := time.ParseInLocation(layout, s, CST); err == nil {
-			t.Time = v.In(CST)
+		// ParseInLocation reads zone-less layouts as Beijing time; a parsed numeric offset
+		// wins over it, and In(Beijing) then moves the instant into Beijing so the result
+		// never depends on time.Local (time.Parse would reuse time.Local's zone name for a matching offset).
+		if v, err := time.ParseInLocation(layout, s, Beijing); err == nil {
+			// An offset can push a year-0000 or year-9999 time out of four digits in
+			// Beijing time, where RFC 3339 cannot write it back.
+			if y := v.In(Beijing).Year(); y < 0 || y > 9999 {
+				break
+			}
+			t.Time = v.In(Beijing)
 			return nil
 		}
 	}
@@ -167,7 +182,7 @@ func parseFixed(b []byte) (time.Time, bool) {
 	if !ok || mo < 1 || mo > 12 || d < 1 || d > daysIn(mo, y) || h > 23 || mi > 59 || s > 59 {
 		return time.Time{}, false
 	}
-	return time.Date(y, time.Month(mo), d, h, mi, s, 0, CST), true
+	return time.Date(y, time.Month(mo), d, h, mi, s, 0, Beijing), true
 }
 
 func atoi(b []byte) (int, bool) {

@@ -28,7 +28,7 @@ func TestParseTime(t *testing.T) {
 		{name: "month 13 in the compact form is refused", in: "20171301000000", wantErr: true},
 		{name: "a date without a time is refused", in: "2017-06-01", wantErr: true},
 		{name: "text is refused", in: "yesterday", wantErr: true},
-		{name: "a zone abbreviation is refused rather than guessed", in: "Thu, 25 Nov 2021 10:27:00 CST", wantErr: true},
+		{name: "a zone abbreviation is refused rather than guessed", in: "Thu, 25 Nov 2021 10:27:00 Beijing", wantErr: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -51,8 +51,8 @@ func TestParseTime(t *testing.T) {
 			if s := got.UTC().Format(time.RFC3339Nano); s != tt.wantUTC {
 				t.Errorf("ParseTime(%q) = %s UTC, want %s", tt.in, s, tt.wantUTC)
 			}
-			if got.Location() != CST {
-				t.Errorf("zone = %v, want CST", got.Location())
+			if got.Location() != Beijing {
+				t.Errorf("zone = %v, want Beijing", got.Location())
 			}
 		})
 	}
@@ -70,7 +70,7 @@ func TestParsingDoesNotDependOnTheMachinesZone(t *testing.T) {
 	for _, local := range []*time.Location{
 		time.UTC,
 		time.FixedZone("EST", -5*3600),
-		time.FixedZone("Fake/Shanghai", 8*3600), // same offset, different zone: the result must still be CST
+		time.FixedZone("Fake/Shanghai", 8*3600), // same offset, different zone: the result must still be Beijing
 		time.FixedZone("NPT", 5*3600+45*60),
 	} {
 		t.Run("with the local zone "+local.String(), func(t *testing.T) {
@@ -79,22 +79,22 @@ func TestParsingDoesNotDependOnTheMachinesZone(t *testing.T) {
 			if err := json.Unmarshal([]byte(smsReportJSON), &r); err != nil {
 				t.Fatal(err)
 			}
-			if !r.SendTime.Equal(want) || r.SendTime.Location() != CST {
-				t.Errorf("send_time = %v, want %v in CST", r.SendTime.Time, want)
+			if !r.SendTime.Equal(want) || r.SendTime.Location() != Beijing {
+				t.Errorf("send_time = %v, want %v in Beijing", r.SendTime.Time, want)
 			}
 			up, err := Parse(TypeSmsUp, []byte(`{"send_time":"20170601100000"}`))
 			if err != nil {
 				t.Fatal(err)
 			}
-			if st := up.(SmsUp).SendTime; !st.Equal(want) || st.Location() != CST {
-				t.Errorf("compact send_time = %v, want %v in CST", st.Time, want)
+			if st := up.(SmsUp).SendTime; !st.Equal(want) || st.Location() != Beijing {
+				t.Errorf("compact send_time = %v, want %v in Beijing", st.Time, want)
 			}
 			intl, err := ParseTime("Thu, 25 Nov 2021 10:27:00 +0800")
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !intl.Equal(intlWant) || intl.Location() != CST {
-				t.Errorf("RFC 1123 = %v, want %v in CST", intl.Time, intlWant)
+			if !intl.Equal(intlWant) || intl.Location() != Beijing {
+				t.Errorf("RFC 1123 = %v, want %v in Beijing", intl.Time, intlWant)
 			}
 			if s := intl.String(); s != "2021-11-25 10:27:00" {
 				t.Errorf("String() = %q, want Beijing wall time", s)

@@ -45,16 +45,14 @@ func loadSamples(b *testing.B) []sample {
 	return out
 }
 
-// benchRouter has a no-op typed handler for every known type and a no-op fallback.
+// benchRouter has a no-op typed handler for every registered type (taking the payload through
+// Typed, as OnPayload does) and a no-op fallback.
 func benchRouter(b *testing.B, opts Options) *Router {
 	opts.Fallback = func(context.Context, *Message) error { return nil }
 	r := mustRouter(b, opts)
-	OnSmsReport(r, func(context.Context, *Message, alicom.SmsReport) error { return nil })
-	OnSmsUp(r, func(context.Context, *Message, alicom.SmsUp) error { return nil })
-	OnVoiceReport(r, func(context.Context, *Message, alicom.VoiceReport) error { return nil })
-	OnVoiceCallReport(r, func(context.Context, *Message, alicom.VoiceCallReport) error { return nil })
-	OnDypnsSmsVerifyReport(r, func(context.Context, *Message, alicom.DypnsSmsVerifyReport) error { return nil })
-	OnMnsCardTemplate(r, func(context.Context, *Message, alicom.MnsCardTemplate) error { return nil })
+	for _, typ := range alicom.KnownTypes() {
+		On(r, typ, func(context.Context, *Message, any) error { return nil })
+	}
 	return r
 }
 

@@ -28,7 +28,9 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
-	dispatch.OnSmsReport(r, func(ctx context.Context, m *dispatch.Message, v alicom.SmsReport) error {
+	// The handler's parameter type says which message type it takes: the alicom registry
+	// maps alicom.SmsReport to "SmsReport".
+	dispatch.OnPayload(r, func(ctx context.Context, m *dispatch.Message, v alicom.SmsReport) error {
 		if v.OutID == "" {
 			return dispatch.Permanent(errUnknownOrder) // redelivery cannot fix this one
 		}

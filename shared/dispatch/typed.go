@@ -47,32 +47,52 @@ func typeName[T any]() string {
 	return reflect.TypeFor[T]().String()
 }
 
+// OnPayload registers fn for the message type whose registered payload is T, found in the
+// alicom registry (alicom.TypeOf), so the handler's parameter type alone says which messages it
+// takes and T is inferred from fn:
+//
+//	dispatch.OnPayload(r, func(ctx context.Context, m *dispatch.Message, rep alicom.SmsReport) error { ... })
+//
+// It panics at registration when T is not the payload of any registered type (alicom.Raw or
+// an interface included: use On with a message type for those).
+func OnPayload[T any](r *Router, fn func(ctx context.Context, m *Message, v T) error) {
+	var zero T
+	messageType := alicom.TypeOf(zero)
+	if messageType == "" {
+		panic(fmt.Sprintf("dispatch: OnPayload[%s]: no message type has this payload; use On with the message type", typeName[T]()))
+	}
+	On(r, messageType, fn)
+}
+
+// The helpers below are shorthands for OnPayload, kept for existing callers; a type added to
+// the alicom registry needs none.
+
 // OnSmsReport registers fn for SMS delivery receipts.
 func OnSmsReport(r *Router, fn func(ctx context.Context, m *Message, v alicom.SmsReport) error) {
-	On(r, alicom.TypeSmsReport, fn)
+	OnPayload(r, fn)
 }
 
 // OnSmsUp registers fn for inbound SMS.
 func OnSmsUp(r *Router, fn func(ctx context.Context, m *Message, v alicom.SmsUp) error) {
-	On(r, alicom.TypeSmsUp, fn)
+	OnPayload(r, fn)
 }
 
 // OnVoiceReport registers fn for voice call records.
 func OnVoiceReport(r *Router, fn func(ctx context.Context, m *Message, v alicom.VoiceReport) error) {
-	On(r, alicom.TypeVoiceReport, fn)
+	OnPayload(r, fn)
 }
 
 // OnVoiceCallReport registers fn for voice call status changes.
 func OnVoiceCallReport(r *Router, fn func(ctx context.Context, m *Message, v alicom.VoiceCallReport) error) {
-	On(r, alicom.TypeVoiceCallReport, fn)
+	OnPayload(r, fn)
 }
 
 // OnDypnsSmsVerifyReport registers fn for verification-code SMS receipts.
 func OnDypnsSmsVerifyReport(r *Router, fn func(ctx context.Context, m *Message, v alicom.DypnsSmsVerifyReport) error) {
-	On(r, alicom.TypeDypnsSmsVerifyReport, fn)
+	OnPayload(r, fn)
 }
 
 // OnMnsCardTemplate registers fn for card-SMS template audit results.
 func OnMnsCardTemplate(r *Router, fn func(ctx context.Context, m *Message, v alicom.MnsCardTemplate) error) {
-	On(r, alicom.TypeMnsCardTemplate, fn)
+	OnPayload(r, fn)
 }

@@ -3,6 +3,7 @@ package dispatch
 import (
 	"context"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -27,6 +28,18 @@ func TestTypedHandlers(t *testing.T) {
 			want: func(t *testing.T, got any) {
 				if r := got.(alicom.SmsReport); r.BizID != "900619746936498440^0" || !bool(r.Success) {
 					t.Errorf("got %+v", r)
+				}
+			},
+		},
+		{
+			name: "OnPayload finds the message type from the handler's parameter type",
+			register: func(r *Router, got *any) {
+				OnPayload(r, func(_ context.Context, _ *Message, v alicom.SmsUp) error { *got = v; return nil })
+			},
+			msg: newMessage("m1", "SmsUp", `{"content":"TD","sequence_id":7}`, 1),
+			want: func(t *testing.T, got any) {
+				if up := got.(alicom.SmsUp); up.Content != "TD" || up.SequenceID != "7" {
+					t.Errorf("got %+v", up)
 				}
 			},
 		},
@@ -108,6 +121,50 @@ func TestOnPanicsForAHandlerThatCouldNeverRun(t *testing.T) {
 		}
 	}()
 	On(r, "SmsReport", func(context.Context, *Message, alicom.SmsUp) error { return nil })
+}
+
+func TestOnPayloadPanicsForAPayloadNoTypeHas(t *testing.T) {
+	tests := []struct {
+		name string
+		call func(r *Router)
+	}{
+		{"Raw belongs to no single type", func(r *Router) {
+			OnPayload(r, func(context.Context, *Message, alicom.Raw) error { return nil })
+		}},
+		{"an interface belongs to no single type", func(r *Router) {
+			OnPayload(r, func(context.Context, *Message, any) error { return nil })
+		}},
+		{"an unregistered struct belongs to no type", func(r *Router) {
+			OnPayload(r, func(context.Context, *Message, struct{ X int }) error { return nil })
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			defer func() {
+				if v, _ := recover().(string); !strings.Contains(v, "use On with the message type") {
+					t.Errorf("recover() = %q, want a message pointing to On", v)
+				}
+			}()
+			tt.call(mustRouter(t, Options{}))
+		})
+	}
+}
+
+func TestEveryRegisteredTypeReachesItsTypedHandler(t *testing.T) {
+	for _, typ := range alicom.KnownTypes() {
+		t.Run(typ, func(t *testing.T) {
+			r := mustRouter(t, Options{})
+			zero, _ := alicom.Zero(typ)
+			var got any
+			On(r, typ, func(_ context.Context, _ *Message, v any) error { got = v; return nil })
+			if out, err := r.Dispatch(context.Background(), newMessage("m1", typ, `{}`, 1)); out != Handled {
+				t.Fatalf("Dispatch = %v, %v", out, err)
+			}
+			if reflect.TypeOf(got) != reflect.TypeOf(zero) {
+				t.Errorf("handler got %T, want %T", got, zero)
+			}
+		})
+	}
 }
 
 func TestHandleRefusesWiringMistakes(t *testing.T) {
