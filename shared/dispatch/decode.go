@@ -27,8 +27,10 @@ func Decode() Policy {
 				m.Type = alicom.TypeFromQueueName(m.Source)
 			}
 			err := decode(m)
+			if m.Key == "" && err == nil {
+				m.Key = alicom.Key(m.Type, m.Payload)
+			}
 			if m.Key == "" {
-				// TODO(merge): m.Key = alicom.Key(m.Type, m.Payload) when decoded, falling back to m.ID.
 				m.Key = m.ID
 			}
 			switch {
