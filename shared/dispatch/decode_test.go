@@ -24,10 +24,10 @@ func TestDecode(t *testing.T) {
 		wantType string
 		wantKey  string
 	}{
-		{name: "a good body is decoded and reaches next",
-			msg: newMessage("m0", "SmsReport", smsReportJSON, 1), wantOut: Handled, wantNext: true, wantType: "SmsReport", wantKey: "m0"},
+		{name: "a good body is decoded, keyed by its business key, and reaches next",
+			msg: newMessage("m0", "SmsReport", smsReportJSON, 1), wantOut: Handled, wantNext: true, wantType: "SmsReport", wantKey: "900619746936498440^0:13000000000"},
 		{name: "a message without a type takes it from its Alicom queue name",
-			msg: withType, wantOut: Handled, wantNext: true, wantType: "SmsReport", wantKey: "m2"},
+			msg: withType, wantOut: Handled, wantNext: true, wantType: "SmsReport", wantKey: "900619746936498440^0:13000000000"},
 		{name: "a key the caller set is kept",
 			msg: withKey, wantOut: Handled, wantNext: true, wantType: "SmsReport", wantKey: "caller-key"},
 		{name: "a body whose MD5 does not match is kept for redelivery and does not reach next",
