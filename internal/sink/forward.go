@@ -352,7 +352,9 @@ func (t hostTransport) RoundTrip(_ *fasthttp.HostClient, req *fasthttp.Request, 
 }
 
 // stashedCredential is the credentials-go Credential the SDK asks on every request.
-type stashedCredential struct{ cur atomic.Pointer[token.Credentials] }
+type stashedCredential struct {
+	cur atomic.Pointer[token.Credentials]
+}
 
 var _ credentials.Credential = (*stashedCredential)(nil)
 

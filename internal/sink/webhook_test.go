@@ -191,7 +191,9 @@ func TestBatchItemFailuresKeepOnlyTheFailedItems(t *testing.T) {
 	errs := make([]error, 4)
 	var wg sync.WaitGroup
 	for i := range errs {
-		wg.Go(func() { errs[i] = h(context.Background(), queued(fmt.Sprintf("m%d", i), "SmsReport", fixture(t, "SmsReport"))) })
+		wg.Go(func() {
+			errs[i] = h(context.Background(), queued(fmt.Sprintf("m%d", i), "SmsReport", fixture(t, "SmsReport")))
+		})
 	}
 	wg.Wait()
 	for i, err := range errs {
@@ -285,7 +287,9 @@ func TestDeadLetterEventsCarryTheReasonAndTheRawBody(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.Handle("SmsReport", func(context.Context, *dispatch.Message) error { return dispatch.Permanent(errors.New("unknown biz id")) })
+	r.Handle("SmsReport", func(context.Context, *dispatch.Message) error {
+		return dispatch.Permanent(errors.New("unknown biz id"))
+	})
 	refused := queued("refused", "SmsReport", fixture(t, "SmsReport"))
 	broken := queued("broken", "SmsReport", nil)
 	broken.Body = "%%% not base64"
@@ -384,4 +388,3 @@ func TestSignMatchesTheStandardWebhooksTestVector(t *testing.T) {
 		t.Errorf("Sign = %s, want %s", got, want)
 	}
 }
-
