@@ -134,11 +134,23 @@ func (f *Forward) Queue(queuePattern string) dispatch.HandlerFunc {
 }
 
 // Topic returns a handler that publishes each message's body to topic with the message type
-// as its tag, so subscriptions can filter by type.
+// as its tag (see TopicTag), so subscriptions can filter by type.
 func (f *Forward) Topic(topic string) dispatch.HandlerFunc {
 	return func(ctx context.Context, m *dispatch.Message) error {
-		return f.publish(ctx, topic, m.Type, m.Body)
+		return f.publish(ctx, topic, TopicTag(m.Type), m.Body)
 	}
+}
+
+// maxTagLen is MNS's limit on a message tag.
+const maxTagLen = 16
+
+// TopicTag is the message tag a forwarded message of messageType gets: the type, cut to MNS's
+// 16-character limit on tags (DypnsSmsVerifyReport becomes DypnsSmsVerifyRe).
+func TopicTag(messageType string) string {
+	if len(messageType) > maxTagLen {
+		return messageType[:maxTagLen]
+	}
+	return messageType
 }
 
 // DeadLetterQueue returns a dead-letter function that sends each dead letter to queue as its
