@@ -266,7 +266,9 @@ func TestDeadLettersGoToTheDeadLetterQueueAsEvents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.Handle("SmsReport", func(context.Context, *dispatch.Message) error { return dispatch.Permanent(errors.New("unknown biz id")) })
+	r.Handle("SmsReport", func(context.Context, *dispatch.Message) error {
+		return dispatch.Permanent(errors.New("unknown biz id"))
+	})
 	m := queued("m1", "SmsReport", fixture(t, "SmsReport"))
 	if out, err := r.Dispatch(context.Background(), m); out != dispatch.DeadLettered {
 		t.Fatalf("Dispatch = %v, %v", out, err)
