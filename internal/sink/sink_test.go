@@ -37,7 +37,7 @@ func logLines(t *testing.T) (*slog.Logger, func() []map[string]any) {
 	}
 }
 
-func fixture(t *testing.T, name string) []byte {
+func fixture(t testing.TB, name string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("../../events/messages", name+".json"))
 	if err != nil {
