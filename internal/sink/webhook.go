@@ -159,8 +159,15 @@ func (w *Webhook) deliver(ctx context.Context, b *batcher[Event], e Event) error
 	}
 	ctx, cancel := context.WithTimeout(ctx, w.timeout)
 	defer cancel()
-	status, _, err := w.post(ctx, e.MessageID, body, false)
-	return w.verdict(status, err, false)
+	status, answer, err := w.post(ctx, e.MessageID, body)
+	if err := w.verdict(status, err, false); err != nil {
+		return err
+	}
+	// A receiver written for batches may answer a single event the same way: honour it.
+	if failedItems(answer)[e.MessageID] {
+		return fmt.Errorf("sink: %s reported message %s as failed (batchItemFailures)", w, e.MessageID)
+	}
+	return nil
 }
 
 // flush sends one batch and answers each call.
@@ -190,7 +197,7 @@ func (w *Webhook) flush(calls []*call[Event]) {
 	// request. The earliest caller's deadline still bounds it.
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	status, answer, err := w.post(ctx, batchID(ids), body, true)
+	status, answer, err := w.post(ctx, batchID(ids), body)
 	if verr := w.verdict(status, err, true); verr != nil {
 		for _, c := range calls {
 			c.done <- verr
@@ -238,9 +245,9 @@ func (w *Webhook) Sign(id string, timestamp int64, body []byte) string {
 	return "v1," + base64.StdEncoding.EncodeToString(mac.Sum(nil))
 }
 
-// post sends one signed request. It returns the status and, when readAnswer, up to maxAnswer
-// bytes of the answer; the rest of a body is drained (bounded) so the connection is reused.
-func (w *Webhook) post(ctx context.Context, id string, body []byte, readAnswer bool) (int, []byte, error) {
+// post sends one signed request. It returns the status and, for a 2xx, up to maxAnswer bytes
+// of the answer; the rest of a body is drained (bounded) so the connection is reused.
+func (w *Webhook) post(ctx context.Context, id string, body []byte) (int, []byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.url, bytes.NewReader(body))
 	if err != nil {
 		return 0, nil, fmt.Errorf("sink: %s: %w", w, err)
@@ -262,7 +269,7 @@ func (w *Webhook) post(ctx context.Context, id string, body []byte, readAnswer b
 	}
 	defer resp.Body.Close()
 	var answer []byte
-	if readAnswer && resp.StatusCode/100 == 2 {
+	if resp.StatusCode/100 == 2 {
 		answer, err = io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
 		if err != nil {
 			return 0, nil, fmt.Errorf("sink: reading the answer of %s: %w", w, err)

@@ -207,6 +207,18 @@ func TestBatchItemFailuresKeepOnlyTheFailedItems(t *testing.T) {
 	}
 }
 
+func TestABatchAnswerToASingleEventIsHonoured(t *testing.T) {
+	rc := newReceiver(t)
+	rc.setAnswer(func(r received) (int, string, time.Duration) {
+		return 200, `{"batchItemFailures":[{"itemIdentifier":"` + r.events[0].MessageID + `"}]}`, 0
+	})
+	w := newTestWebhook(t, rc.URL(), 1)
+	err := w.Handler()(context.Background(), queued("m1", "SmsReport", fixture(t, "SmsReport")))
+	if err == nil || isUnavailable(err) {
+		t.Fatalf("error = %v, want a plain error: the receiver listed the message as failed", err)
+	}
+}
+
 func TestReceiverFailuresAreOutagesAndRefusalsAreTheMessages(t *testing.T) {
 	tests := []struct {
 		name            string
