@@ -22,8 +22,11 @@ import (
 	"github.com/alicom-drain/alicom-drain/shared/dispatch"
 )
 
-// maxBatchBytes is what one BatchSendMessage may carry in message bodies (64 KiB).
-const maxBatchBytes = 64 << 10
+// MNS limits: message bodies per BatchSendMessage, and one message body.
+const (
+	maxBatchBytes   = 64 << 10
+	maxMessageBytes = 64 << 10
+)
 
 // sdkPlaceholderHost is what the SDK is given when the endpoint's host is not an MNS-shaped
 // name: its constructor panics unless the host has exactly 5 dot-separated parts.
@@ -158,7 +161,13 @@ func TopicTag(messageType string) string {
 // original.
 func (f *Forward) DeadLetterQueue(queue string) dispatch.DeadLetterFunc {
 	return func(ctx context.Context, m *dispatch.Message, reason error) error {
-		body, err := json.Marshal(NewDeadLetterEvent(m, reason))
+		e := NewDeadLetterEvent(m, reason)
+		body, err := json.Marshal(e)
+		if err == nil && len(body) > maxMessageBytes {
+			// data and raw repeat what body holds; MNS takes at most 64 KiB per message.
+			e.Data, e.Raw = json.RawMessage("null"), ""
+			body, err = json.Marshal(e)
+		}
 		if err != nil {
 			return fmt.Errorf("sink: dead-letter event of message %s: %w", m.ID, err)
 		}

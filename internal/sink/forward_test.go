@@ -286,6 +286,21 @@ func TestDeadLettersGoToTheDeadLetterQueueAsEvents(t *testing.T) {
 	}
 }
 
+func TestALargeDeadLetterFitsInOneMNSMessage(t *testing.T) {
+	srv := startMNS(t, "dead-letters")
+	f := newTestForward(t, srv.URL(), func(c *ForwardConfig) { c.Linger = 10 * time.Millisecond })
+	big := queued("big", "SmsReport", []byte(`{"phone_number":"13000000000","err_msg":"`+strings.Repeat("x", 30000)+`"}`))
+	dl := f.DeadLetterQueue("dead-letters")
+	if err := dl(context.Background(), big, dispatch.Permanent(errors.New("no"))); err != nil {
+		t.Fatal(err)
+	}
+	got := drainQueue(t, f, "dead-letters")
+	var e Event
+	if len(got) != 1 || json.Unmarshal([]byte(got[0]), &e) != nil || e.Body != big.Body {
+		t.Fatalf("dead letter not recorded with its body")
+	}
+}
+
 func TestAFailedDeadLetterSendKeepsTheOriginal(t *testing.T) {
 	srv := startMNS(t)
 	f := newTestForward(t, srv.URL(), func(c *ForwardConfig) { c.Linger = 10 * time.Millisecond })
