@@ -115,7 +115,7 @@ func TestForwardedBodiesArriveUnchangedInTheTypesQueue(t *testing.T) {
 	}
 	st := srv.Stats()
 	sent := st.Requests["BatchSendMessage"]
-	if st.Requests["SendMessage"] != 0 || sent == 0 || sent > 4 {
+	if st.Requests["SendMessage"] != 0 || sent == 0 || sent > 8 {
 		t.Errorf("requests %v: want a few BatchSendMessage for %d messages", st.Requests, len(want["SmsReport"])+len(want["SmsUp"]))
 	}
 }
