@@ -65,7 +65,7 @@ func BenchmarkWebhookSink(b *testing.B) {
 				w.WriteHeader(http.StatusNoContent)
 			}))
 			defer srv.Close()
-			w := newTestWebhook(b, srv.URL, batch)
+			w := newTestWebhook(b, srv.URL, batch, func(c *WebhookConfig) { c.Linger = 0 }) // the production linger
 			feed(b, w.Handler())
 			report(b, requests.Load())
 		})
@@ -74,7 +74,7 @@ func BenchmarkWebhookSink(b *testing.B) {
 
 func BenchmarkForwardSinkToMNSQueue(b *testing.B) {
 	srv := startMNS(b, "fwd-SmsReport")
-	f := newTestForward(b, srv.URL())
+	f := newTestForward(b, srv.URL(), func(c *ForwardConfig) { c.Linger = 0 }) // the production linger
 	feed(b, f.Queue("fwd-{type}"))
 	st := srv.Stats()
 	report(b, st.Requests["BatchSendMessage"]+st.Requests["SendMessage"])

@@ -60,8 +60,8 @@ type Webhook struct {
 	timeout time.Duration
 	client  *http.Client
 	now     func() time.Time
-	events  *batcher[Event] // nil when BatchSize is 1
-	dead    *batcher[Event]
+	events  *batcher[encoded] // nil when BatchSize is 1
+	dead    *batcher[encoded]
 }
 
 // NewWebhook validates cfg and returns the sink. Errors never show the secret.
@@ -149,13 +149,19 @@ func (w *Webhook) DeadLetter() dispatch.DeadLetterFunc {
 	}
 }
 
-func (w *Webhook) deliver(ctx context.Context, b *batcher[Event], e Event) error {
-	if b != nil {
-		return b.do(ctx, e)
-	}
+// encoded is an event marshalled by its own handler call, concurrently with its batch-mates.
+type encoded struct {
+	id   string
+	json []byte
+}
+
+func (w *Webhook) deliver(ctx context.Context, b *batcher[encoded], e Event) error {
 	body, err := json.Marshal(e)
 	if err != nil {
 		return fmt.Errorf("sink: event of message %s: %w", e.MessageID, err)
+	}
+	if b != nil {
+		return b.do(ctx, encoded{id: e.MessageID, json: body})
 	}
 	ctx, cancel := context.WithTimeout(ctx, w.timeout)
 	defer cancel()
@@ -171,24 +177,27 @@ func (w *Webhook) deliver(ctx context.Context, b *batcher[Event], e Event) error
 }
 
 // flush sends one batch and answers each call.
-func (w *Webhook) flush(calls []*call[Event]) {
+func (w *Webhook) flush(calls []*call[encoded]) {
 	calls, earliest := live(calls)
 	if len(calls) == 0 {
 		return
 	}
-	batch := Batch{Messages: make([]Event, len(calls))}
+	// {"messages":[e1,e2,...]}, from the events as their handlers marshalled them.
 	ids := make([]string, len(calls))
+	size := len(`{"messages":[]}`)
 	for i, c := range calls {
-		batch.Messages[i] = c.item
-		ids[i] = c.item.MessageID
+		ids[i] = c.item.id
+		size += len(c.item.json) + 1
 	}
-	body, err := json.Marshal(batch)
-	if err != nil {
-		for _, c := range calls {
-			c.done <- fmt.Errorf("sink: batch body: %w", err)
+	body := make([]byte, 0, size)
+	body = append(body, `{"messages":[`...)
+	for i, c := range calls {
+		if i > 0 {
+			body = append(body, ',')
 		}
-		return
+		body = append(body, c.item.json...)
 	}
+	body = append(body, "]}"...)
 	timeout := w.timeout
 	if !earliest.IsZero() {
 		timeout = min(timeout, time.Until(earliest))
@@ -206,8 +215,8 @@ func (w *Webhook) flush(calls []*call[Event]) {
 	}
 	failed := failedItems(answer)
 	for _, c := range calls {
-		if failed[c.item.MessageID] {
-			c.done <- fmt.Errorf("sink: %s reported message %s as failed (batchItemFailures)", w, c.item.MessageID)
+		if failed[c.item.id] {
+			c.done <- fmt.Errorf("sink: %s reported message %s as failed (batchItemFailures)", w, c.item.id)
 		} else {
 			c.done <- nil
 		}
