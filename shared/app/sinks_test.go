@@ -516,3 +516,33 @@ func TestRecordsAreWrittenUnderAnyLogLevelAndAFailedWriteKeepsTheMessage(t *test
 		t.Fatalf("with the log on a full device: %+v, want every message kept", q)
 	}
 }
+
+func TestEachTypeGoesToItsConfiguredSink(t *testing.T) {
+	e := newEnv(t, "SmsReport", "SmsUp", "VoiceReport")
+	for _, q := range []string{"fwd-SmsUp"} {
+		if err := e.srv.CreateQueue(q, 30*time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rc := newHookReceiver(t)
+	reports := e.send("SmsReport", sample(t, "SmsReport"), 2)
+	e.send("SmsUp", sample(t, "SmsUp"), 3)
+	voice := e.send("VoiceReport", sample(t, "VoiceReport"), 1)
+	d := e.sinkFunction(e.config(map[string]string{"ALICOM_MESSAGE_TYPES": "SmsReport,SmsUp,VoiceReport", "LOG_LEVEL": "error"}), map[string]string{
+		"ALICOM_SINK": "SmsReport=webhook,SmsUp=mns,*=log", "WEBHOOK_URL": rc.srv.URL, "WEBHOOK_SECRET": hookSecret,
+		"FORWARD_MNS_ENDPOINT": e.srv.URL(), "FORWARD_MNS_QUEUE": "fwd-{type}",
+	}, nil)
+	if _, err := e.invoke(context.Background(), d); err != nil {
+		t.Fatal(err)
+	}
+	_, delivered, _, _ := rc.snapshot()
+	if len(delivered) != 2 || delivered[reports[0]] != 1 || delivered[reports[1]] != 1 {
+		t.Errorf("webhook got %v, want the 2 SmsReport messages", delivered)
+	}
+	if got := e.srv.Stats().Queues["fwd-SmsUp"].Active; got != 3 {
+		t.Errorf("fwd-SmsUp holds %d, want the 3 SmsUp messages", got)
+	}
+	if !strings.Contains(e.logs.String(), voice[0]) {
+		t.Errorf("no log record of the VoiceReport message")
+	}
+}
