@@ -10,6 +10,7 @@ require (
 	github.com/aws/aws-lambda-go v1.55.1
 	github.com/go-json-experiment/json v1.27.2
 	github.com/gogap/errors v0.0.0-20210818113853-edfbba0ddea9
+	github.com/standard-webhooks/standard-webhooks/libraries v0.0.1
 	github.com/valyala/fasthttp v1.52.0
 )
 

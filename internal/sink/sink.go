@@ -1,53 +1,56 @@
-// Package sink owns the built-in handlers a Router can send messages to: Log, the default
-// handler that writes each message as one structured log line, and DeadLetterLog, the
-// dead-letter function that writes a refused message, raw body included, at error level.
-// Both render through log/slog, so under a JSON handler the decoded receipt appears as a
-// nested JSON object, ready for a log service to index.
+// Package sink owns the built-in destinations a Router sends messages to, each built from
+// configuration as a dispatch.HandlerFunc or dispatch.DeadLetterFunc:
+//
+//   - Log and DeadLetterLog write each message as one structured record through log/slog.
+//   - Webhook posts signed Standard Webhooks requests to the user's receiver, batched.
+//   - Forward sends the Alicom body unchanged into the user's own MNS queue or topic.
+//
+// A record is data, not a diagnostic: what a sink writes is the only trace a deleted message
+// leaves, so a failed write is an error and the message is kept. A failure of the destination
+// itself (receiver down, 5xx, timeout, refused connection) is marked Unavailable so the Router
+// keeps the message instead of counting the failure against it.
 package sink
 
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/alicom-drain/alicom-drain/shared/dispatch"
 )
 
-// Log returns a handler that logs each message at info level as "alicom message" with the
-// attributes message_type, message_id, dequeue_count, source, enqueue_time (omitted when
-// unknown), tag (only for pushed messages that have one) and receipt: the decoded JSON object
-// as sent. A message that was never decoded (m.Data nil) is logged with its raw body instead
-// of receipt. It always returns nil: logging is the handling. A nil logger means
-// slog.Default().
+// Log returns a handler that writes each message as one record "alicom message" at info level
+// with the attributes message_type, message_id, dequeue_count, source, enqueue_time (omitted
+// when unknown), tag (only for pushed messages that have one) and receipt: the decoded JSON
+// object as sent. A message that was never decoded (m.Data nil) is written with its raw body
+// instead of receipt. A nil logger means slog.Default().
+//
+// The record is written through the logger's handler whatever the logger's level (LOG_LEVEL
+// filters diagnostics, never records), and a write that fails (a full disk, a closed pipe) is
+// returned as an Unavailable error: the message is kept.
 func Log(logger *slog.Logger) dispatch.HandlerFunc {
 	return func(ctx context.Context, m *dispatch.Message) error {
-		l := logger
-		if l == nil {
-			l = slog.Default()
-		}
-		if !l.Enabled(ctx, slog.LevelInfo) {
-			return nil
-		}
 		attrs := make([]slog.Attr, 0, 7)
 		attrs = append(attrs, messageAttrs(m)...)
 		attrs = append(attrs, content(m)...)
-		l.LogAttrs(ctx, slog.LevelInfo, "alicom message", attrs...)
+		if err := writeRecord(ctx, logger, slog.LevelInfo, "alicom message", attrs); err != nil {
+			return dispatch.Unavailable(fmt.Errorf("sink: the record of message %s could not be written: %w", m.ID, err))
+		}
 		return nil
 	}
 }
 
-// DeadLetterLog returns a dead-letter function that logs each message at error level as
-// "dead-lettered" with message_id, message_type, source, dequeue_count, enqueue_time,
-// reason_code (see dispatch.ReasonCode), reason (the error text), body (the raw body exactly as
-// MNS stored it: once the message is deleted this line is the only copy left; it is customer
-// data, not a secret) and, when the body could be decoded, receipt (the JSON, for reading). It
-// always returns nil. A nil logger means slog.Default().
+// DeadLetterLog returns a dead-letter function that writes each message as one record
+// "dead-lettered" at error level with message_id, message_type, source, dequeue_count,
+// enqueue_time, reason_code (see dispatch.ReasonCode), reason (the error text), body (the raw
+// body exactly as MNS stored it: once the message is deleted this record is the only copy left;
+// it is customer data, not a secret) and, when the body could be decoded, receipt (the JSON, for
+// reading). Like Log it ignores the logger's level, and a failed write is an error, so the
+// Router keeps the message. A nil logger means slog.Default().
 func DeadLetterLog(logger *slog.Logger) dispatch.DeadLetterFunc {
 	return func(ctx context.Context, m *dispatch.Message, reason error) error {
-		l := logger
-		if l == nil {
-			l = slog.Default()
-		}
 		attrs := make([]slog.Attr, 0, 10)
 		attrs = append(attrs, messageAttrs(m)...)
 		attrs = append(attrs,
@@ -58,9 +61,23 @@ func DeadLetterLog(logger *slog.Logger) dispatch.DeadLetterFunc {
 		if receipt, ok := receiptJSON(m); ok {
 			attrs = append(attrs, slog.Any("receipt", receipt))
 		}
-		l.LogAttrs(ctx, slog.LevelError, "dead-lettered", attrs...)
+		if err := writeRecord(ctx, logger, slog.LevelError, "dead-lettered", attrs); err != nil {
+			return dispatch.Unavailable(fmt.Errorf("sink: the dead-letter record of message %s could not be written: %w", m.ID, err))
+		}
 		return nil
 	}
+}
+
+// writeRecord hands the record straight to the logger's handler. Logger.LogAttrs would first
+// ask the handler whether the level is enabled (and drop the record under LOG_LEVEL=warn), and
+// would discard the handler's error, which for slog's text and JSON handlers is the write's.
+func writeRecord(ctx context.Context, logger *slog.Logger, level slog.Level, msg string, attrs []slog.Attr) error {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	r := slog.NewRecord(time.Now(), level, msg, 0)
+	r.AddAttrs(attrs...)
+	return logger.Handler().Handle(ctx, r)
 }
 
 func messageAttrs(m *dispatch.Message) []slog.Attr {

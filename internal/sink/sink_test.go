@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -37,7 +38,7 @@ func logLines(t *testing.T) (*slog.Logger, func() []map[string]any) {
 	}
 }
 
-func fixture(t *testing.T, name string) []byte {
+func fixture(t testing.TB, name string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("../../events/messages", name+".json"))
 	if err != nil {
@@ -201,4 +202,10 @@ func TestANilLoggerMeansTheDefaultLogger(t *testing.T) {
 	if got := len(lines()); got != 2 {
 		t.Errorf("%d lines on the default logger, want 2", got)
 	}
+}
+
+// noDeadLetter fails every dead-letter write, for tests in which nothing may be dead-lettered:
+// a message that reaches it is kept, and the test sees Retry.
+func noDeadLetter(_ context.Context, m *dispatch.Message, reason error) error {
+	return fmt.Errorf("test: message %s was headed for the dead-letter path: %w", m.ID, reason)
 }

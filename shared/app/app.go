@@ -17,7 +17,6 @@ import (
 	"github.com/alicom-drain/alicom-drain/internal/drain"
 	"github.com/alicom-drain/alicom-drain/internal/platform"
 	"github.com/alicom-drain/alicom-drain/internal/queue"
-	"github.com/alicom-drain/alicom-drain/internal/sink"
 	"github.com/alicom-drain/alicom-drain/internal/token"
 	"github.com/alicom-drain/alicom-drain/shared/dispatch"
 )
@@ -55,15 +54,16 @@ func NewLogger(w io.Writer, level slog.Level) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
 }
 
-// NewRouter returns a router with the configured poison threshold and handler timeout, the log
-// sink for every type without a handler of its own, and the log dead-letter sink.
+// NewRouter returns a router with the configured poison threshold and handler timeout, the
+// configured sink (ALICOM_SINK, log by default) for every type without a handler of its own,
+// and the configured dead-letter sink (ALICOM_DEADLETTER).
 func NewRouter(cfg config.Config, logger *slog.Logger) (*dispatch.Router, error) {
-	return dispatch.NewRouter(dispatch.Options{
-		MaxAttempts:    cfg.MaxAttempts,
-		HandlerTimeout: cfg.HandlerTimeout,
-		Fallback:       sink.Log(logger),
-		DeadLetter:     sink.DeadLetterLog(logger),
-	})
+	sc, err := sinkConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	r, _, err := newSinkRouter(cfg, sc, logger, token.DefaultChain(os.Getenv))
+	return r, err
 }
 
 // Drain is the drain function's handler and what it keeps across the invocations of a warm
