@@ -139,8 +139,8 @@ func (c Config) CheckOutsideFC() error {
 // VarError is one configuration problem: the variable and what is wrong with its value,
 // including what was expected.
 type VarError struct {
-	Name    string
-	Problem string
+	Name    string `json:"variable"`
+	Problem string `json:"problem"`
 }
 
 // Error reads "NAME: problem".
