@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -27,6 +28,12 @@ func lambdaInvocation(ctx context.Context) (context.Context, Invocation) {
 	}
 	if lc, ok := lambdacontext.FromContext(ctx); ok {
 		inv.RequestID = lc.AwsRequestID
+		if inv.Function == "" {
+			// arn:aws:lambda:region:account:function:name[:qualifier]
+			if parts := strings.Split(lc.InvokedFunctionArn, ":"); len(parts) >= 7 {
+				inv.Function = parts[6]
+			}
+		}
 	}
 	return WithRequestID(ctx, inv.RequestID), inv
 }

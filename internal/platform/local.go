@@ -136,6 +136,20 @@ func parseFlags(fs *flag.FlagSet, args []string, stderr io.Writer) (int, bool) {
 	return 0, true
 }
 
+// HelpRequested reports whether args ask for the usage (-h, -help), which a function answers
+// before it reads its configuration, so that help works whatever the environment holds.
+func HelpRequested(args []string) bool {
+	for _, a := range args {
+		switch a {
+		case "-h", "-help", "--h", "--help":
+			return true
+		case "--":
+			return false
+		}
+	}
+	return false
+}
+
 func listenTCP(addr string) (net.Listener, error) { return net.Listen("tcp", addr) }
 
 func newRequestID() string {

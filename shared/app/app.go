@@ -39,6 +39,9 @@ Exit status: 0 drained, 1 the invocation failed, 2 a setting or an argument is w
 // Compute).
 func Main(register func(r *dispatch.Router)) {
 	where := platform.Detect(os.Getenv)
+	if where == platform.Local && platform.HelpRequested(os.Args[1:]) {
+		platform.Start(nil, platform.Options{About: drainAbout})
+	}
 	cfg, logger, opts := start(where, drainAbout, true)
 	router, err := NewRouter(cfg, logger)
 	if err != nil {

@@ -34,6 +34,9 @@ DRAIN_HANDLER_TIMEOUT (at most 4s here), LOG_LEVEL (see docs/push.md).`
 // configuration problem is reported at start the way Main reports it.
 func MainHTTP(register func(r *dispatch.Router)) {
 	where := platform.Detect(os.Getenv)
+	if where == platform.Local && platform.HelpRequested(os.Args[1:]) {
+		platform.StartHTTP(nil, platform.HTTPOptions{Options: platform.Options{About: pushAbout}})
+	}
 	cfg, logger, opts := start(where, pushAbout, false)
 	router, err := NewPushRouter(cfg, logger)
 	if err != nil {
