@@ -235,16 +235,25 @@ func TestBadConfigurationExitsWithTheVariableAndWhatItExpects(t *testing.T) {
 		{"a receiver count that is not a number", []string{"DRAIN_RECEIVERS=many"}, `DRAIN_RECEIVERS: \"many\" is not valid: expected a whole number from 1 to 64`},
 		{"an endpoint without a scheme", []string{"ALICOM_MNS_ENDPOINT=localhost:9911"}, `ALICOM_MNS_ENDPOINT: \"localhost:9911\" is not an endpoint URL`},
 		{"an unknown log level", []string{"LOG_LEVEL=verbose"}, `LOG_LEVEL: \"verbose\" is not a log level`},
+		{"a message type in the wrong case", []string{"ALICOM_MESSAGE_TYPES=smsreport"}, `ALICOM_MESSAGE_TYPES: \"smsreport\" is not a message type: did you mean SmsReport?`},
+		{"no account UID locally", []string{"ALICOM_ACCOUNT_UID="}, `"variable":"ALICOM_ACCOUNT_UID","problem":"not set, and ALICOM_QUEUE_NAMES names no queue for SmsReport: expected your account UID (digits)"`},
+		{"no keys locally", []string{"ALIBABA_CLOUD_ACCESS_KEY_ID=", "ALIBABA_CLOUD_ACCESS_KEY_SECRET="}, `"variable":"ALIBABA_CLOUD_ACCESS_KEY_ID"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cmd := exec.Command(functionBinary(t))
-			cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, tt.env...)
-			var stderr bytes.Buffer
-			cmd.Stderr = &stderr
+			// Everything else is right, so each case shows its own problem.
+			cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "ALICOM_ACCOUNT_UID=" + uid,
+				"ALIBABA_CLOUD_ACCESS_KEY_ID=" + key, "ALIBABA_CLOUD_ACCESS_KEY_SECRET=" + secret}, tt.env...)
+			var stdout, stderr bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
 			err := cmd.Run()
 			if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 {
 				t.Fatalf("err = %v, want exit status 2", err)
+			}
+			lines := logLines(t, stderr.String())
+			if len(lines) != 1 || lines[0]["error_type"] != "ConfigError" || stdout.Len() != 0 {
+				t.Fatalf("want one ConfigError line on stderr and nothing on stdout, got:\n%s%s", stderr.String(), stdout.String())
 			}
 			if !strings.Contains(stderr.String(), tt.want) {
 				t.Fatalf("stderr = %s\nwant it to contain %s", stderr.String(), tt.want)
@@ -380,5 +389,19 @@ func TestHelpPrintsAProperUsageAndExits0(t *testing.T) {
 	if err != nil || !strings.HasPrefix(string(out), "usage: alicom-drain [-event FILE] [-timeout DURATION]") ||
 		!strings.Contains(string(out), "ALIBABA_CLOUD_ACCESS_KEY_ID") {
 		t.Fatalf("err %v, output:\n%s", err, out)
+	}
+}
+
+func TestUnderFunctionComputeAConfigurationErrorFailsEveryInvocation(t *testing.T) {
+	srv := startEmulator(t, 0)
+	res, logs := runUnder(t, platformtest.FC, baseEnv(srv, "DRAIN_BATCH_SIZE=17"), "fc-timer.json", platformtest.Invocation{RequestID: "fc-req-9"})
+	want := `{"errorMessage":"DRAIN_BATCH_SIZE: \"17\" is not valid: expected a whole number from 1 to 16","errorType":"ConfigError"}`
+	if !res.Failed || string(res.Body) != want {
+		t.Fatalf("result %s\nwant %s", res.Body, want)
+	}
+	lines := logLines(t, logs)
+	last := lines[len(lines)-1]
+	if lines[0]["msg"] != "cannot start" || last["msg"] != "invocation failed" || last["request_id"] != "fc-req-9" || last["error_type"] != "ConfigError" {
+		t.Fatalf("logs %v", lines)
 	}
 }
