@@ -119,3 +119,28 @@ func TestUnderFunctionComputeWithoutARoleTheInvocationSaysSo(t *testing.T) {
 		t.Fatalf("err = %v (%s)", err, platform.TypeOf(err))
 	}
 }
+
+func TestThePushRoutersHandlerTimeoutFitsMNSsFiveSeconds(t *testing.T) {
+	e := newEnv(t, "SmsReport")
+	cfg := e.config(map[string]string{"DRAIN_HANDLER_TIMEOUT": "30s"})
+	r, err := NewPushRouter(cfg, NewLogger(e.logs, slog.LevelInfo))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var left time.Duration
+	r.Handle("SmsReport", func(ctx context.Context, m *dispatch.Message) error {
+		dl, ok := ctx.Deadline()
+		if !ok {
+			t.Error("the handler has no deadline")
+		}
+		left = time.Until(dl)
+		return nil
+	})
+	body := sample(t, "SmsReport")
+	if _, err := r.Dispatch(context.Background(), &dispatch.Message{ID: "m1", Type: "SmsReport", Body: body}); err != nil {
+		t.Fatal(err)
+	}
+	if left > PushHandlerTimeout || left < PushHandlerTimeout-2*time.Second || PushRequestTimeout >= 5*time.Second {
+		t.Errorf("handler had %v, request budget %v: want both under MNS's 5 s", left, PushRequestTimeout)
+	}
+}
