@@ -52,7 +52,7 @@ func Main(register func(r *dispatch.Router)) {
 	}
 	creds, secret, err := credentialSource(cfg, where)
 	if err != nil {
-		platform.StartFailed(platform.Fail(platform.ConfigError, err), opts)
+		platform.StartFailed(ConfigFailure(err), opts)
 	}
 	d, err := New(cfg, router, logger, creds)
 	if err != nil {
