@@ -29,7 +29,12 @@ func main() {
 		if errors.Is(err, flag.ErrHelp) {
 			os.Exit(0)
 		}
-		fmt.Fprintln(os.Stderr, "mnslocal:", err)
+		// The emulator's own errors already say "mnslocal:".
+		msg := err.Error()
+		if !strings.HasPrefix(msg, "mnslocal: ") {
+			msg = "mnslocal: " + msg
+		}
+		fmt.Fprintln(os.Stderr, msg)
 		os.Exit(2)
 	}
 }
@@ -40,6 +45,10 @@ func run(args []string, stderr io.Writer) error {
 		return err
 	}
 	srv, err := mnslocal.Start(cfg)
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return fmt.Errorf("%w\n  another emulator (or another program) is serving %s: stop it, or choose another address with -addr 127.0.0.1:PORT "+
+			"and point ALICOM_MNS_ENDPOINT and ALICOM_DYBASEAPI_ENDPOINT at http://127.0.0.1:PORT", err, cfg.Addr)
+	}
 	if err != nil {
 		return err
 	}

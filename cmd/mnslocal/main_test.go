@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -92,5 +93,18 @@ func TestParsedConfigServes(t *testing.T) {
 	}
 	if _, ok := st.Queues["plain"]; !ok || len(st.Queues) != 2 {
 		t.Fatalf("queues %v: want plain and Alicom-Queue-1234567890123456-SmsUp", st.Queues)
+	}
+}
+
+func TestABusyAddressSaysHowToChooseAnother(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	err = run([]string{"-addr", ln.Addr().String()}, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "choose another address with -addr 127.0.0.1:PORT") ||
+		strings.Contains(err.Error(), "mnslocal: mnslocal:") {
+		t.Fatalf("err = %v", err)
 	}
 }

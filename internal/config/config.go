@@ -1,4 +1,4 @@
-// Package config owns the drain function's configuration: which environment variables it reads,
+// Package config owns the functions' configuration: which environment variables they read,
 // their defaults, and the validation that turns a wrong value into an error naming the variable
 // and what it expects. Nothing else in the project reads the environment for these settings.
 package config
@@ -12,15 +12,28 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/alicom-drain/alicom-drain/shared/alicom"
 )
 
 // Defaults. The endpoints are Alicom's fixed ones for mainland China; the international pair is
-// documented in the README.
+// documented in the README. The project's other packages take them from here.
 const (
 	DefaultMessageTypes      = "SmsReport,SmsUp"
 	DefaultMNSEndpoint       = "https://1943695596114318.mns.cn-hangzhou.aliyuncs.com"
 	DefaultDybaseapiEndpoint = "https://dybaseapi.aliyuncs.com"
 	DefaultRegion            = "cn-hangzhou"
+)
+
+// The variables that carry the caller's own Alibaba Cloud keys: the names Function Compute uses
+// for the function role's credentials and the Alibaba Cloud SDKs use for AccessKeys.
+const (
+	EnvAccessKeyID     = "ALIBABA_CLOUD_ACCESS_KEY_ID"
+	EnvAccessKeySecret = "ALIBABA_CLOUD_ACCESS_KEY_SECRET"
+	EnvSecurityToken   = "ALIBABA_CLOUD_SECURITY_TOKEN"
+	// EnvCredentialsSecret names the AWS Secrets Manager secret that holds the two keys on
+	// Lambda, read at run time so that no key sits in the function's configuration.
+	EnvCredentialsSecret = "ALICOM_CREDENTIALS_SECRET"
 )
 
 // Var documents one environment variable. A test holds the README's configuration table to this
@@ -39,6 +52,9 @@ var Vars = []Var{
 	{"ALICOM_MNS_ENDPOINT", DefaultMNSEndpoint, "MNS endpoint URL of the Alicom queues (`http://127.0.0.1:9911` for the emulator)."},
 	{"ALICOM_DYBASEAPI_ENDPOINT", DefaultDybaseapiEndpoint, "Dybaseapi endpoint URL for `QueryTokenForMnsQueue`."},
 	{"ALICOM_REGION", DefaultRegion, "Region ID sent to Dybaseapi."},
+	{EnvAccessKeyID, "FC: the function role's", "AccessKey ID allowed `dybaseapi:QueryTokenForMnsQueue`; required outside Function Compute unless `" + EnvCredentialsSecret + "` is set."},
+	{EnvAccessKeySecret, "FC: the function role's", "Its AccessKey secret; never logged."},
+	{EnvCredentialsSecret, "", "AWS Lambda: name or ARN of a Secrets Manager secret holding the two keys above as JSON; read at run time, cached, re-read after a failure."},
 	{"DRAIN_RECEIVERS", "4", "Receivers per queue working in parallel (1..64); a drain starts with one and adds more while batches come back full."},
 	{"DRAIN_BATCH_SIZE", "16", "Messages per receive request (1..16)."},
 	{"DRAIN_WAIT_SECONDS", "1", "Long-poll wait of each receive (0..30); an empty queue costs one request and this long."},
@@ -70,6 +86,16 @@ type Config struct {
 	HandlerTimeout time.Duration
 	RefreshBefore  time.Duration
 	LogLevel       slog.Level
+
+	// HasAccessKey says both EnvAccessKeyID and EnvAccessKeySecret are set. The keys themselves
+	// are read by the credential chain at each use, so that rotated role keys are picked up.
+	HasAccessKey bool
+	// CredentialsSecret is the Secrets Manager secret of EnvCredentialsSecret; empty for none.
+	CredentialsSecret string
+
+	// Warnings are findings that do not stop the function, such as a message type this version
+	// does not know; the caller logs them at start.
+	Warnings []string
 }
 
 // QueueName returns the queue that holds messages of type t: the explicit name when one was
@@ -80,9 +106,68 @@ func (c Config) QueueName(t, uid string) (string, error) {
 		return n, nil
 	}
 	if uid == "" {
-		return "", fmt.Errorf("ALICOM_ACCOUNT_UID: not set, and no queue name for %s in ALICOM_QUEUE_NAMES: expected your account UID (digits)", t)
+		return "", &VarError{Name: "ALICOM_ACCOUNT_UID",
+			Problem: fmt.Sprintf("not set, and ALICOM_QUEUE_NAMES names no queue for %s: expected your account UID (digits)", t)}
 	}
 	return "Alicom-Queue-" + uid + "-" + t, nil
+}
+
+// CheckOutsideFC adds the checks that hold wherever the platform does not hand the function
+// its account and its role: locally and on AWS Lambda the account UID (unless every type has an
+// explicit queue name) and the keys must come from the environment, or on Lambda from the
+// Secrets Manager secret. On Function Compute both arrive with each invocation, so there they
+// are checked per invocation instead.
+func (c Config) CheckOutsideFC() error {
+	var errs []error
+	if c.AccountUID == "" {
+		for _, t := range c.MessageTypes {
+			if _, ok := c.QueueNames[t]; !ok {
+				errs = append(errs, &VarError{Name: "ALICOM_ACCOUNT_UID",
+					Problem: fmt.Sprintf("not set, and ALICOM_QUEUE_NAMES names no queue for %s: expected your account UID (digits)", t)})
+				break
+			}
+		}
+	}
+	if !c.HasAccessKey && c.CredentialsSecret == "" {
+		errs = append(errs, &VarError{Name: EnvAccessKeyID,
+			Problem: fmt.Sprintf("%s and %s are not both set: expected the AccessKey of a RAM user allowed dybaseapi:QueryTokenForMnsQueue (on AWS Lambda, or %s naming a Secrets Manager secret that holds them)",
+				EnvAccessKeyID, EnvAccessKeySecret, EnvCredentialsSecret)})
+	}
+	return errors.Join(errs...)
+}
+
+// VarError is one configuration problem: the variable and what is wrong with its value,
+// including what was expected.
+type VarError struct {
+	Name    string `json:"variable"`
+	Problem string `json:"problem"`
+}
+
+// Error reads "NAME: problem".
+func (e *VarError) Error() string { return e.Name + ": " + e.Problem }
+
+// VarErrors lists the variable problems in err (a joined error from Load or CheckOutsideFC), so
+// that a caller can report each one with its variable.
+func VarErrors(err error) []*VarError {
+	var out []*VarError
+	var walk func(error)
+	walk = func(err error) {
+		if ve, ok := err.(*VarError); ok {
+			out = append(out, ve)
+			return
+		}
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			for _, e := range j.Unwrap() {
+				walk(e)
+			}
+			return
+		}
+		if err != nil {
+			out = append(out, &VarError{Problem: err.Error()})
+		}
+	}
+	walk(err)
+	return out
 }
 
 // EffectiveDeadlineMargin is how long before the platform deadline the drain stops receiving.
@@ -123,7 +208,10 @@ func Load(getenv func(string) string) (Config, error) {
 		HandlerTimeout:    l.duration("DRAIN_HANDLER_TIMEOUT", 10*time.Second, time.Millisecond, time.Hour),
 		RefreshBefore:     l.duration("TOKEN_REFRESH_BEFORE", 2*time.Minute, 0, time.Hour),
 		LogLevel:          l.level("LOG_LEVEL"),
+		HasAccessKey:      l.get(EnvAccessKeyID) != "" && l.get(EnvAccessKeySecret) != "",
+		CredentialsSecret: l.secretID(EnvCredentialsSecret),
 	}
+	c.Warnings = l.warnings
 	if v := l.get("DRAIN_DEADLINE_MARGIN"); v != "" && v != "auto" {
 		c.DeadlineMargin = l.duration("DRAIN_DEADLINE_MARGIN", 0, time.Millisecond, time.Hour)
 	}
@@ -136,14 +224,82 @@ func Load(getenv func(string) string) (Config, error) {
 }
 
 type loader struct {
-	getenv func(string) string
-	errs   []error
+	getenv   func(string) string
+	errs     []error
+	warnings []string
 }
 
 func (l *loader) get(name string) string { return strings.TrimSpace(l.getenv(name)) }
 
 func (l *loader) fail(name, format string, args ...any) {
-	l.errs = append(l.errs, fmt.Errorf("%s: "+format, append([]any{name}, args...)...))
+	l.errs = append(l.errs, &VarError{Name: name, Problem: fmt.Sprintf(format, args...)})
+}
+
+func (l *loader) warn(name, format string, args ...any) {
+	l.warnings = append(l.warnings, name+": "+fmt.Sprintf(format, args...))
+}
+
+// secretID accepts a Secrets Manager secret name or ARN: printable ASCII without spaces.
+func (l *loader) secretID(name string) string {
+	v := l.get(name)
+	if v == "" {
+		return ""
+	}
+	if len(v) > 2048 || strings.ContainsFunc(v, func(r rune) bool { return r <= ' ' || r > '~' }) {
+		l.fail(name, "%q is not a secret name or ARN: expected e.g. alicom-drain/alibaba-cloud-keys or arn:aws:secretsmanager:...", v)
+		return ""
+	}
+	return v
+}
+
+// knownType checks t against the types this version decodes. A type that differs from a known
+// one only in case is an error (Alicom's type names are case-sensitive, so it can never match a
+// queue); a near miss or an unknown type is a warning, since Alicom adds types over time and
+// their messages are still delivered, as raw JSON.
+func (l *loader) knownType(name, t string) bool {
+	if alicom.IsKnown(t) {
+		return true
+	}
+	known := alicom.KnownTypes()
+	for _, k := range known {
+		if strings.EqualFold(k, t) {
+			l.fail(name, "%q is not a message type: did you mean %s? (type names are case-sensitive)", t, k)
+			return false
+		}
+	}
+	best, dist := "", 3
+	for _, k := range known {
+		if d := editDistance(strings.ToLower(k), strings.ToLower(t)); d < dist {
+			best, dist = k, d
+		}
+	}
+	if best != "" {
+		l.warn(name, "%s is not a type this version knows: did you mean %s? Its messages will be delivered as raw JSON", t, best)
+	} else {
+		l.warn(name, "%s is not a type this version knows (%s); its messages will be delivered as raw JSON", t, strings.Join(known, ", "))
+	}
+	return true
+}
+
+// editDistance is the Levenshtein distance of two short strings.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }
 
 func (l *loader) types(name, def string) []string {
@@ -161,7 +317,7 @@ func (l *loader) types(name, def string) []string {
 			l.fail(name, "%q is not a message type name: expected a comma-separated list like SmsReport,SmsUp", t)
 		case contains(out, t):
 			l.fail(name, "%s is listed twice", t)
-		default:
+		case l.knownType(name, t):
 			out = append(out, t)
 		}
 	}

@@ -153,3 +153,80 @@ func TestTheREADMEDocumentsEveryVariableWithItsDefault(t *testing.T) {
 		}
 	}
 }
+
+func TestMessageTypesAreCheckedAgainstTheKnownOnes(t *testing.T) {
+	tests := []struct {
+		name, types string
+		wantErr     string
+		wantWarning string
+	}{
+		{"known types pass without a word", "SmsReport,SmsUp", "", ""},
+		{"a type in the wrong case is refused with the right spelling", "smsreport", `ALICOM_MESSAGE_TYPES: "smsreport" is not a message type: did you mean SmsReport?`, ""},
+		{"a near miss is allowed with a suggestion", "SmsRepot", "", "ALICOM_MESSAGE_TYPES: SmsRepot is not a type this version knows: did you mean SmsReport?"},
+		{"an unknown type is allowed with a warning, since Alicom adds types", "Bogus", "", "ALICOM_MESSAGE_TYPES: Bogus is not a type this version knows ("},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Load(env(map[string]string{"ALICOM_MESSAGE_TYPES": tt.types}))
+			if tt.wantErr == "" && err != nil {
+				t.Fatalf("err = %v", err)
+			}
+			if tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
+				t.Fatalf("err = %v, want %q", err, tt.wantErr)
+			}
+			got := strings.Join(c.Warnings, "\n")
+			if (tt.wantWarning == "") != (got == "") || !strings.Contains(got, tt.wantWarning) {
+				t.Fatalf("warnings = %q, want %q", got, tt.wantWarning)
+			}
+		})
+	}
+}
+
+func TestOutsideFunctionComputeTheAccountAndKeysMustBeSet(t *testing.T) {
+	keys := map[string]string{EnvAccessKeyID: "LTAIexample", EnvAccessKeySecret: "s"}
+	tests := []struct {
+		name string
+		env  map[string]string
+		want []string // variable names reported; none means no error
+	}{
+		{"nothing set names both the UID and the keys", nil, []string{"ALICOM_ACCOUNT_UID", EnvAccessKeyID}},
+		{"UID and keys set is enough", map[string]string{"ALICOM_ACCOUNT_UID": "123", EnvAccessKeyID: "LTAIexample", EnvAccessKeySecret: "s"}, nil},
+		{"a key id without its secret is not enough", map[string]string{"ALICOM_ACCOUNT_UID": "123", EnvAccessKeyID: "LTAIexample"}, []string{EnvAccessKeyID}},
+		{"a Secrets Manager secret stands for the keys", map[string]string{"ALICOM_ACCOUNT_UID": "123", EnvCredentialsSecret: "alicom/keys"}, nil},
+		{"explicit queue names for every type stand for the UID", map[string]string{"ALICOM_QUEUE_NAMES": "SmsReport=A,SmsUp=B", EnvAccessKeyID: keys[EnvAccessKeyID], EnvAccessKeySecret: "s"}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Load(env(tt.env))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, ve := range VarErrors(c.CheckOutsideFC()) {
+				got = append(got, ve.Name)
+				if !strings.Contains(ve.Problem, "expected") {
+					t.Errorf("%s: %q does not say what is expected", ve.Name, ve.Problem)
+				}
+			}
+			if strings.Join(got, ",") != strings.Join(tt.want, ",") {
+				t.Errorf("reported %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestVarErrorsListsEachProblemWithItsVariable(t *testing.T) {
+	_, err := Load(env(map[string]string{"DRAIN_RECEIVERS": "x", "LOG_LEVEL": "loud"}))
+	ves := VarErrors(err)
+	if len(ves) != 2 || ves[0].Name != "DRAIN_RECEIVERS" || ves[1].Name != "LOG_LEVEL" ||
+		ves[1].Problem != `"loud" is not a log level: expected debug, info, warn or error` {
+		t.Fatalf("VarErrors = %+v", ves)
+	}
+}
+
+func TestASecretNameWithSpacesIsRefused(t *testing.T) {
+	_, err := Load(env(map[string]string{EnvCredentialsSecret: "my keys"}))
+	if err == nil || !strings.Contains(err.Error(), EnvCredentialsSecret+`: "my keys" is not a secret name or ARN`) {
+		t.Fatalf("err = %v", err)
+	}
+}

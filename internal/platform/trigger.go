@@ -31,7 +31,7 @@ type Trigger struct {
 }
 
 // ErrUnknownEvent is returned for an event that is none of the accepted kinds.
-var ErrUnknownEvent = errors.New("runtime: unrecognised event")
+var ErrUnknownEvent = errors.New("platform: unrecognised event")
 
 // ParseTrigger recognises an FC timer event, a Lambda (EventBridge) scheduled event, or an
 // empty event. Anything else is an error that says what was expected, so a mis-wired trigger

@@ -1,5 +1,6 @@
 // Package platformtest is a stand-in for the runtime APIs of Function Compute (2020-11-11) and
-// AWS Lambda (2018-06-01), in the spirit of aws-lambda-go's own tests: a function binary started
+// AWS Lambda (2018-06-01, with its init error endpoint), in the spirit of aws-lambda-go's own
+// tests: a function binary started
 // with FC_RUNTIME_API or AWS_LAMBDA_RUNTIME_API pointing here takes its invocations from Invoke
 // and posts its answers back, through the platforms' real SDK start loops. Tests and the
 // cold-start benchmark use it; it has no place in a deployment.
@@ -38,8 +39,11 @@ type Invocation struct {
 
 // Result is the function's answer to one invocation.
 type Result struct {
-	Failed bool   // the function posted to /error
+	Failed bool   // the function posted to /error, or (Lambda) to /runtime/init/error
+	Init   bool   // the answer is the init error the function reported before taking the invocation
 	Body   []byte // the response or error document
+	// ErrorType is the Lambda-Runtime-Function-Error-Type header of an error post.
+	ErrorType string
 }
 
 type pending struct {
@@ -59,11 +63,13 @@ type Server struct {
 
 	mu       sync.Mutex
 	inFlight map[string]*pending
+	initErr  chan Result // the Lambda init error, at most one
 }
 
 // New starts a stand-in for platform on a loopback port.
 func New(platform Platform) *Server {
-	s := &Server{platform: platform, queue: make(chan *pending, 16), ready: make(chan struct{}), inFlight: map[string]*pending{}}
+	s := &Server{platform: platform, queue: make(chan *pending, 16), ready: make(chan struct{}), inFlight: map[string]*pending{},
+		initErr: make(chan Result, 1)}
 	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
 	return s
 }
@@ -110,8 +116,12 @@ func (s *Server) Invoke(ctx context.Context, event []byte, inv Invocation) (Resu
 	select {
 	case r := <-p.done:
 		return r, nil
+	case r := <-s.initErr:
+		// The function failed before it took the invocation; Lambda answers with that error.
+		s.initErr <- r
+		return r, nil
 	case <-ctx.Done():
-		return Result{}, fmt.Errorf("runtimetest: no answer to %s: %w", inv.RequestID, ctx.Err())
+		return Result{}, fmt.Errorf("platformtest: no answer to %s: %w", inv.RequestID, ctx.Err())
 	}
 }
 
@@ -123,6 +133,15 @@ func (s *Server) base() string {
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	if s.platform == Lambda && r.Method == http.MethodPost && r.URL.Path == "/2018-06-01/runtime/init/error" {
+		body, _ := io.ReadAll(r.Body)
+		select {
+		case s.initErr <- Result{Failed: true, Init: true, Body: body, ErrorType: r.Header.Get("Lambda-Runtime-Function-Error-Type")}:
+		default:
+		}
+		w.WriteHeader(http.StatusAccepted)
+		return
+	}
 	rest, ok := strings.CutPrefix(r.URL.Path, s.base())
 	switch {
 	case !ok:
@@ -185,7 +204,7 @@ func (s *Server) answer(w http.ResponseWriter, r *http.Request, id string, faile
 		http.Error(w, "unknown request id", http.StatusBadRequest)
 		return
 	}
-	p.done <- Result{Failed: failed, Body: body}
+	p.done <- Result{Failed: failed, Body: body, ErrorType: r.Header.Get("Lambda-Runtime-Function-Error-Type")}
 	if s.platform == FC {
 		w.WriteHeader(http.StatusOK)
 	} else {

@@ -5,12 +5,15 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	fcmessages "github.com/aliyun/fc-runtime-go-sdk/fc/messages"
 	"github.com/aliyun/fc-runtime-go-sdk/fccontext"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
@@ -107,12 +110,13 @@ func TestFCHandlerPassesTheRoleCredentialsAndDeadlineOfTheInvocation(t *testing.
 		got = inv
 		creds, _ = token.CredentialsFrom(ctx)
 		return "ok", nil
-	})
+	}, quiet())
 	if _, err := h(ctx, readEvent(t, "fc-timer.json")); err != nil {
 		t.Fatal(err)
 	}
 	if got.Platform != FunctionCompute || got.RequestID != "req-1" || got.AccountID != "1234567890123456" ||
-		got.Region != "cn-hangzhou" || got.Function != "alicom-drain" || !got.Deadline.Equal(deadline) || got.Trigger.Kind != FCTimer {
+		got.Region != "cn-hangzhou" || got.Function != "alicom-drain" || !got.Deadline.Equal(deadline) || got.Trigger.Kind != FCTimer ||
+		!got.RoleCredentials {
 		t.Errorf("invocation = %+v", got)
 	}
 	if creds.AccessKeyID != "STS.role" || creds.AccessKeySecret != "role-secret" || creds.SecurityToken != "role-token" {
@@ -122,9 +126,11 @@ func TestFCHandlerPassesTheRoleCredentialsAndDeadlineOfTheInvocation(t *testing.
 
 func TestFCHandlerFailsTheInvocationOnAnUnknownEvent(t *testing.T) {
 	called := false
-	h := fcHandler(func(context.Context, Invocation) (any, error) { called = true; return nil, nil })
-	if _, err := h(context.Background(), json.RawMessage(`{"foo":1}`)); !errors.Is(err, ErrUnknownEvent) {
-		t.Fatalf("err = %v", err)
+	h := fcHandler(func(context.Context, Invocation) (any, error) { called = true; return nil, nil }, quiet())
+	_, err := h(context.Background(), json.RawMessage(`{"foo":1}`))
+	var doc fcmessages.InvokeResponse_Error
+	if !errors.As(err, &doc) || doc.Type != "EventError" || !strings.Contains(doc.Message, "expected an FC timer event") {
+		t.Fatalf("err = %#v, want an EventError document", err)
 	}
 	if called {
 		t.Error("the handler ran for an event it cannot take")
@@ -137,7 +143,7 @@ func TestLambdaHandlerPassesTheRequestIDAndDeadline(t *testing.T) {
 	defer cancel()
 	ctx = lambdacontext.NewContext(ctx, &lambdacontext.LambdaContext{AwsRequestID: "aws-req"})
 	var got Invocation
-	h := lambdaHandler(func(ctx context.Context, inv Invocation) (any, error) { got = inv; return nil, nil })
+	h := lambdaHandler(func(ctx context.Context, inv Invocation) (any, error) { got = inv; return nil, nil }, quiet())
 	if _, err := h(ctx, readEvent(t, "lambda-schedule.json")); err != nil {
 		t.Fatal(err)
 	}
@@ -158,10 +164,12 @@ func TestRunLocal(t *testing.T) {
 	}{
 		{"a good event prints the result and exits 0", []string{"-event", event}, nil, 0, `"kind": "fc-timer"`, ""},
 		{"no event is a manual invocation", nil, nil, 0, `"kind": "manual"`, ""},
-		{"a handler error prints the result and exits 1", []string{"-event", event}, errors.New("queue gone"), 1, `"kind"`, "invocation failed: queue gone"},
-		{"a missing event file exits 2", []string{"-event", "nope.json"}, nil, 2, "", "-event: open nope.json"},
+		{"a handler error prints the result and ends in one JSON line with its type", []string{"-event", event}, Fail(QueueError, errors.New("queue gone")), 1, `"kind"`,
+			`"msg":"invocation failed","request_id":"local-`},
+		{"a missing event file exits 2", []string{"-event", "nope.json"}, nil, 2, "", `"error_type":"EventError","error":"-event: open nope.json`},
 		{"a stray argument exits 2", []string{"events/x.json"}, nil, 2, "", `unexpected argument "events/x.json"`},
 		{"an unknown flag exits 2", []string{"-evnt", event}, nil, 2, "", "flag provided but not defined"},
+		{"-h prints the usage and exits 0", []string{"-h"}, nil, 0, "", "usage: alicom-drain [-event FILE] [-timeout DURATION]\n\nAbout the function."},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -170,16 +178,21 @@ func TestRunLocal(t *testing.T) {
 			code := RunLocal(context.Background(), tt.args, &stdout, &stderr, func(ctx context.Context, inv Invocation) (any, error) {
 				deadline, _ = ctx.Deadline()
 				return inv.Trigger, tt.handlerErr
-			})
+			}, Options{Logger: slog.New(slog.NewJSONHandler(&stderr, nil)), Name: "alicom-drain", About: "About the function."})
 			if code != tt.wantCode {
 				t.Fatalf("exit = %d, want %d; stderr: %s", code, tt.wantCode, stderr.String())
 			}
 			if !strings.Contains(stdout.String(), tt.wantOut) || !strings.Contains(stderr.String(), tt.wantErr) {
 				t.Errorf("stdout = %q, stderr = %q", stdout.String(), stderr.String())
 			}
-			if code != 2 && time.Until(deadline) < 30*time.Second {
+			if code == 1 && strings.Count(stderr.String(), "\n") != 1 {
+				t.Errorf("a failure must end in exactly one line, got %q", stderr.String())
+			}
+			if code != 2 && !deadline.IsZero() && time.Until(deadline) < 30*time.Second {
 				t.Errorf("deadline %v: want the default 60s timeout", deadline)
 			}
 		})
 	}
 }
+
+func quiet() *slog.Logger { return slog.New(slog.NewJSONHandler(io.Discard, nil)) }

@@ -1,0 +1,146 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/alicom-drain/alicom-drain/internal/drain"
+	"github.com/alicom-drain/alicom-drain/internal/logbuf"
+	"github.com/alicom-drain/alicom-drain/internal/platform"
+	"github.com/alicom-drain/alicom-drain/internal/sink"
+	"github.com/alicom-drain/alicom-drain/shared/dispatch"
+)
+
+func TestEveryLogLineOfAnInvocationCarriesItsRequestID(t *testing.T) {
+	e := newEnv(t, "SmsReport")
+	e.send("SmsReport", sample(t, "SmsReport"), 3)
+	logSink := sink.Log(NewLogger(e.logs, slog.LevelDebug))
+	var calls atomic.Int32
+	d := e.function(e.config(nil), func(r *dispatch.Router) {
+		// The first message is refused for good, so the dead-letter sink logs too; the others go to
+		// the log sink, which logs with the invocation's context only.
+		r.Handle("SmsReport", func(ctx context.Context, m *dispatch.Message) error {
+			if calls.Add(1) == 1 {
+				return dispatch.Permanent(errors.New("refused by the test"))
+			}
+			return logSink(ctx, m)
+		})
+	})
+	if _, err := d.Invoke(context.Background(), platform.Invocation{Platform: platform.Local, RequestID: "req-42"}); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(e.logs.String()), "\n")
+	if len(lines) < 5 || !strings.Contains(e.logs.String(), `"msg":"dead-lettered"`) || !strings.Contains(e.logs.String(), `"msg":"alicom message"`) {
+		t.Fatalf("too few lines:\n%s", e.logs.String())
+	}
+	for _, l := range lines {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatalf("not JSON: %s", l)
+		}
+		if m["request_id"] != "req-42" {
+			t.Errorf("line without the request id: %s", l)
+		}
+		if strings.Count(l, `"request_id"`) != 1 {
+			t.Errorf("request id twice: %s", l)
+		}
+	}
+}
+
+func TestMetricsCarryTheOldestMessagesAge(t *testing.T) {
+	e := newEnv(t, "SmsReport")
+	e.clock.advance(-90 * time.Second) // the messages were enqueued a minute and a half ago
+	e.send("SmsReport", sample(t, "SmsReport"), 2)
+	e.clock.advance(90 * time.Second)
+	d := e.function(e.config(nil), nil)
+	var out logbuf.Buffer
+	d.metrics = NewMetrics(&out, platform.FunctionCompute)
+	res, err := d.Invoke(context.Background(), platform.Invocation{Platform: platform.FunctionCompute, RequestID: "fc-1", Function: "alicom-drain", RoleCredentials: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := res.(Report)
+	if age := rep.Queues[0].OldestAgeMS; age < 90_000-5_000 || age > 90_000+60_000 {
+		t.Errorf("oldest_age_ms = %d, want about 90000", age)
+	}
+	var line map[string]any
+	if err := json.Unmarshal([]byte(out.String()), &line); err != nil {
+		t.Fatalf("metrics line %q: %v", out.String(), err)
+	}
+	if line["msg"] != MetricsMessage || line["_aws"] != nil || line["handled"] != 2.0 || line["function"] != "alicom-drain" ||
+		line["request_id"] != "fc-1" || line["oldest_age_ms"].(float64) < 85_000 {
+		t.Errorf("FC metrics line %v", line)
+	}
+}
+
+func TestQueueFailuresAreClassified(t *testing.T) {
+	tests := []struct {
+		name   string
+		errs   []string
+		want   platform.ErrorType
+		prefix string
+	}{
+		{"a refused token is a TokenError", []string{"", "queue X: receive: queue: no credentials: token: QueryTokenForMnsQueue refused"}, platform.TokenError, "1 of 2 queues failed: q1: "},
+		{"missing keys are a CredentialsError", []string{"receive: token: no credentials: not set", "queue: access denied"}, platform.CredentialsError, "2 of 2 queues failed: q0: "},
+		{"a missing queue is a QueueError", []string{"queue: queue does not exist"}, platform.QueueError, "1 of 1 queues failed: q0: "},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var qs []QueueReport
+			for i, e := range tt.errs {
+				r := drain.Report{Queue: "q" + string(rune('0'+i)), Stop: drain.StopEmpty}
+				if e != "" {
+					r.Stop, r.Error = drain.StopError, e
+				}
+				qs = append(qs, QueueReport{Report: r})
+			}
+			err := queueFailure(qs)
+			if platform.TypeOf(err) != tt.want || !strings.HasPrefix(err.Error(), tt.prefix) {
+				t.Fatalf("%v: type %s", err, platform.TypeOf(err))
+			}
+		})
+	}
+	if queueFailure([]QueueReport{{Report: drain.Report{Stop: drain.StopEmpty}}}) != nil {
+		t.Error("no failed queue must be no error")
+	}
+}
+
+func TestUnderFunctionComputeWithoutARoleTheInvocationSaysSo(t *testing.T) {
+	e := newEnv(t, "SmsReport")
+	d := e.function(e.config(nil), nil)
+	_, err := d.Invoke(context.Background(), platform.Invocation{Platform: platform.FunctionCompute, RequestID: "fc-2", AccountID: uid})
+	if platform.TypeOf(err) != platform.CredentialsError || !strings.Contains(err.Error(), "expected `role` in s.yaml") {
+		t.Fatalf("err = %v (%s)", err, platform.TypeOf(err))
+	}
+}
+
+func TestThePushRoutersHandlerTimeoutFitsMNSsFiveSeconds(t *testing.T) {
+	e := newEnv(t, "SmsReport")
+	cfg := e.config(map[string]string{"DRAIN_HANDLER_TIMEOUT": "30s"})
+	r, err := NewPushRouter(cfg, NewLogger(e.logs, slog.LevelInfo))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var left time.Duration
+	r.Handle("SmsReport", func(ctx context.Context, m *dispatch.Message) error {
+		dl, ok := ctx.Deadline()
+		if !ok {
+			t.Error("the handler has no deadline")
+		}
+		left = time.Until(dl)
+		return nil
+	})
+	body := sample(t, "SmsReport")
+	if _, err := r.Dispatch(context.Background(), &dispatch.Message{ID: "m1", Type: "SmsReport", Body: body}); err != nil {
+		t.Fatal(err)
+	}
+	if left > PushHandlerTimeout || left < PushHandlerTimeout-2*time.Second || PushRequestTimeout >= 5*time.Second {
+		t.Errorf("handler had %v, request budget %v: want both under MNS's 5 s", left, PushRequestTimeout)
+	}
+}

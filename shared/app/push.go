@@ -1,0 +1,83 @@
+package app
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/alicom-drain/alicom-drain/internal/config"
+	"github.com/alicom-drain/alicom-drain/internal/mnspush"
+	"github.com/alicom-drain/alicom-drain/internal/platform"
+	"github.com/alicom-drain/alicom-drain/shared/dispatch"
+)
+
+// The push function's time budget. MNS gives up on a topic push after 5 seconds and retries it;
+// an answer that comes later is wasted and the handler runs twice. So a request ends after
+// PushRequestTimeout, and a handler after PushHandlerTimeout, leaving time to answer.
+const (
+	PushRequestTimeout = 4500 * time.Millisecond
+	PushHandlerTimeout = 4 * time.Second
+)
+
+const pushAbout = `Serves the push endpoint over plain HTTP, as the HTTP trigger (Function Compute) or the function
+URL (Lambda) would: MNS topic pushes on / and /notifications, verified by their signature. Each
+message goes through the same router, dead-letter path and sinks as the drain. Settings come
+from the environment: MNS_CERT_URL_ALLOW, MNS_PUSH_*, ALICOM_PUSH_MESSAGE_TYPE, DRAIN_MAX_ATTEMPTS,
+DRAIN_HANDLER_TIMEOUT (at most 4s here), LOG_LEVEL (see docs/push.md).`
+
+// MainHTTP is the whole of the push function's main: it loads the configuration, lets register
+// add handlers to the router (nil keeps the default log handler for every type), builds the push
+// endpoint's handler and serves it on the platform it finds (locally on -listen ADDR). A
+// configuration problem is reported at start the way Main reports it.
+func MainHTTP(register func(r *dispatch.Router)) {
+	where := platform.Detect(os.Getenv)
+	if where == platform.Local && platform.HelpRequested(os.Args[1:]) {
+		platform.StartHTTP(nil, platform.HTTPOptions{Options: platform.Options{About: pushAbout}})
+	}
+	cfg, logger, opts := start(where, pushAbout, false)
+	router, err := NewPushRouter(cfg, logger)
+	if err != nil {
+		platform.StartFailed(platform.Fail(platform.ConfigError, err), opts)
+	}
+	if register != nil {
+		register(router)
+	}
+	var accessLog io.Writer
+	if where == platform.Local {
+		accessLog = os.Stdout
+	}
+	h, err := NewPushHandler(cfg, router, logger, accessLog)
+	if err != nil {
+		platform.StartFailed(ConfigFailure(err), opts)
+	}
+	platform.StartHTTP(h, platform.HTTPOptions{
+		Options: opts,
+		Timeout: PushRequestTimeout,
+		Banner: func(w io.Writer, addr string) {
+			// The topic push guide's endpoint prints the address to subscribe the same way.
+			fmt.Fprintf(w, "Start Endpoint! Address: http://%s/notifications\n", addr)
+		},
+	})
+}
+
+// NewPushRouter is NewRouter with the handler timeout capped to fit the push budget.
+func NewPushRouter(cfg config.Config, logger *slog.Logger) (*dispatch.Router, error) {
+	cfg.HandlerTimeout = min(cfg.HandlerTimeout, PushHandlerTimeout)
+	return NewRouter(cfg, logger)
+}
+
+// NewPushHandler builds the push function's net/http.Handler around router: today the MNS topic
+// push endpoint. accessLog, when set, receives the topic push guide's access-log lines (local
+// mode); otherwise the same fields go to logger.
+func NewPushHandler(cfg config.Config, router *dispatch.Router, logger *slog.Logger, accessLog io.Writer) (http.Handler, error) {
+	pc, err := mnspush.ConfigFromEnv(os.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	pc.Logger = logger
+	pc.AccessLog = accessLog
+	return mnspush.New(pc, router)
+}
