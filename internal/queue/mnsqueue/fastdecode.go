@@ -1,4 +1,4 @@
-package queue
+package mnsqueue
 
 import (
 	"bytes"
@@ -19,7 +19,7 @@ import (
 //
 // waitSec 0 is sent as waitseconds=0, which the SDK cannot send (it drops the request instead),
 // so a receive that should not wait does not wait, whatever the queue's PollingWaitSeconds.
-func (m *MNS) batchReceive(max int, waitSec int64) (ali_mns.BatchMessageReceiveResponse, error) {
+func (m *Queue) batchReceive(max int, waitSec int64) (ali_mns.BatchMessageReceiveResponse, error) {
 	var out ali_mns.BatchMessageReceiveResponse
 	resource := "queues/" + m.cfg.QueueName + "/messages?numOfMessages=" + strconv.Itoa(max) +
 		"&waitseconds=" + strconv.FormatInt(waitSec, 10)
