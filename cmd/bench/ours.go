@@ -56,7 +56,7 @@ func newBenchRouter() (*dispatch.Router, error) {
 }
 
 // runOurs drains every queue of f with the product's drain core, one queue after the other,
-// wired as shared/app wires it: queue.NewMNS over the SDK, signed with the token cache's
+// wired as shared/app wires it: mnsqueue.New over the SDK, signed with the token cache's
 // credentials (Dybaseapi on the emulator), into a dispatch.Router. Options are
 // drain.DefaultOptions with Receivers set.
 func runOurs(ctx context.Context, f *fixture, receivers int) (loopResult, error) {

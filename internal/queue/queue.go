@@ -68,7 +68,7 @@ var (
 	// ErrCredentials means the driver's credential provider could not provide credentials
 	// (for an Alicom queue: the token could not be fetched); the provider's error is wrapped
 	// too, and ErrTransport as well when the provider said its failure may pass.
-	ErrCredentials    = errors.New("queue: no credentials")
+	ErrCredentials    = errors.New("queue: credentials unavailable")
 	ErrThrottled      = errors.New("queue: throttled")
 	ErrTransport      = errors.New("queue: transport failure")
 	ErrInvalidRequest = errors.New("queue: invalid request")

@@ -177,7 +177,7 @@ type CredentialsError struct {
 }
 
 func (e *CredentialsError) Error() string {
-	return fmt.Sprintf("queue %s: %s: no credentials to sign the request with: %v", e.Queue, e.Op, e.Err)
+	return fmt.Sprintf("queue %s: %s: could not get credentials to sign the request with: %v", e.Queue, e.Op, e.Err)
 }
 
 // Unwrap returns queue.ErrCredentials, queue.ErrTransport for a passing failure, and the
