@@ -2,30 +2,35 @@ package mnsqueue
 
 import (
 	"bytes"
+	"encoding/xml"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 
 	ali_mns "github.com/aliyun/aliyun-mns-go-sdk"
 	"github.com/gogap/errors"
 	"github.com/valyala/fasthttp"
+
+	"github.com/alicom-drain/alicom-drain/internal/queue"
 )
 
-// batchReceive is BatchReceiveMessage with the answer decoded here rather than by the SDK. The
-// SDK still builds, signs and sends the request (client.Send) and decodes error answers, so the
-// errors are the SDK's own; only a 2xx answer's body goes through decodeBatch, falling back to
-// the SDK's encoding/xml decoder whenever it is not the plain shape MNS sends. Measured by
-// cmd/bench: the SDK's decoder spends about 38 µs and 105 allocations per received message,
-// seven times the decode and dispatch of the message itself, on every receiver's critical path.
+// The receive and delete requests are built and their answers read here rather than by the
+// SDK's queue methods, whose encoding/xml costs more CPU than the rest of the client's work on
+// a message together (cmd/bench, BenchmarkReceiveDecode, BenchmarkClientReceiveDelete). The SDK
+// still signs and sends every request (client.Send) and decodes every error answer, so the
+// errors are the SDK's own and classify reads them as before.
+
+// batchReceive is BatchReceiveMessage. A 2xx answer's body goes through decodeBatch, falling
+// back to the SDK's encoding/xml decoder whenever it is not the plain shape MNS sends.
 //
 // waitSec 0 is sent as waitseconds=0, which the SDK cannot send (it drops the request instead),
 // so a receive that should not wait does not wait, whatever the queue's PollingWaitSeconds.
-func (m *Queue) batchReceive(max int, waitSec int64) (ali_mns.BatchMessageReceiveResponse, error) {
-	var out ali_mns.BatchMessageReceiveResponse
+func (m *Queue) batchReceive(max int, waitSec int64) ([]queue.Message, error) {
 	resource := "queues/" + m.cfg.QueueName + "/messages?numOfMessages=" + strconv.Itoa(max) +
 		"&waitseconds=" + strconv.FormatInt(waitSec, 10)
 	resp, err := m.client.Send(ali_mns.GET, nil, nil, resource)
 	if err != nil {
-		return out, err
+		return nil, err
 	}
 	defer fasthttp.ReleaseResponse(resp) // the SDK acquires it from the pool and never releases it
 	body := resp.Body()
@@ -34,18 +39,83 @@ func (m *Queue) batchReceive(max int, waitSec int64) (ali_mns.BatchMessageReceiv
 	default:
 		decoded, e2 := ali_mns.NewAliMNSDecoder().DecodeError(body, resource)
 		if e2 != nil {
-			return out, ali_mns.ERR_UNMARSHAL_ERROR_RESPONSE_FAILED.New(errors.Params{"err": e2, "resp": string(body)})
+			return nil, ali_mns.ERR_UNMARSHAL_ERROR_RESPONSE_FAILED.New(errors.Params{"err": e2, "resp": string(body)})
 		}
-		return out, decoded
+		return nil, decoded
 	}
 	if msgs, ok := decodeBatch(body); ok {
-		out.Messages = msgs
+		return msgs, nil
+	}
+	var out ali_mns.BatchMessageReceiveResponse
+	if err := ali_mns.NewAliMNSDecoder().Decode(bytes.NewReader(body), &out); err != nil {
+		return nil, ali_mns.ERR_UNMARSHAL_RESPONSE_FAILED.New(errors.Params{"err": err})
+	}
+	return fromSDK(out.Messages), nil
+}
+
+// fromSDK converts the SDK decoder's messages.
+func fromSDK(in []ali_mns.MessageReceiveResponse) []queue.Message {
+	out := make([]queue.Message, 0, len(in))
+	for _, sm := range in {
+		out = append(out, queue.Message{
+			ID:               sm.MessageId,
+			ReceiptHandle:    sm.ReceiptHandle,
+			Body:             sm.MessageBody,
+			BodyMD5:          sm.MessageBodyMD5,
+			DequeueCount:     sm.DequeueCount,
+			Priority:         sm.Priority,
+			EnqueueTime:      fromMillis(sm.EnqueueTime),
+			FirstDequeueTime: fromMillis(sm.FirstDequeueTime),
+			NextVisibleTime:  fromMillis(sm.NextVisibleTime),
+		})
+	}
+	return out
+}
+
+// batchDelete is BatchDeleteMessage with the same request body the SDK marshals
+// (<ReceiptHandles><ReceiptHandle>h</ReceiptHandle>...</ReceiptHandles>) written directly. A
+// failure answer is decoded by the SDK's batch decoder, so partial failures come back in
+// FailedMessages under ERR_MNS_BATCH_OP_FAIL exactly as from the SDK's own method.
+func (m *Queue) batchDelete(handles []string) (ali_mns.BatchMessageDeleteErrorResponse, error) {
+	var out ali_mns.BatchMessageDeleteErrorResponse
+	resource := "queues/" + m.cfg.QueueName + "/messages"
+	resp, err := m.client.Send(ali_mns.DELETE, nil, deleteBody(handles), resource)
+	if err != nil {
+		return out, err
+	}
+	defer fasthttp.ReleaseResponse(resp)
+	switch resp.StatusCode() {
+	case fasthttp.StatusOK, fasthttp.StatusCreated, fasthttp.StatusNoContent:
 		return out, nil
 	}
-	if err := ali_mns.NewAliMNSDecoder().Decode(bytes.NewReader(body), &out); err != nil {
-		return out, ali_mns.ERR_UNMARSHAL_RESPONSE_FAILED.New(errors.Params{"err": err})
+	body := resp.Body()
+	decoded, e2 := ali_mns.NewBatchOpDecoder(&out).DecodeError(body, resource)
+	if e2 != nil {
+		return out, ali_mns.ERR_UNMARSHAL_ERROR_RESPONSE_FAILED.New(errors.Params{"err": e2, "resp": string(body)})
 	}
-	return out, nil
+	return out, decoded
+}
+
+// deleteBody writes what xml.Marshal(ali_mns.ReceiptHandles{...}) writes.
+func deleteBody(handles []string) []byte {
+	const open, end = "<ReceiptHandle>", "</ReceiptHandle>"
+	n := len("<ReceiptHandles></ReceiptHandles>")
+	for _, h := range handles {
+		n += len(open) + len(h) + len(end)
+	}
+	b := bytes.NewBuffer(make([]byte, 0, n))
+	b.WriteString("<ReceiptHandles>")
+	for _, h := range handles {
+		b.WriteString(open)
+		if strings.ContainsAny(h, "<>&'\"\t\n\r") || !utf8.ValidString(h) {
+			_ = xml.EscapeText(b, []byte(h)) // writing to a bytes.Buffer does not fail
+		} else {
+			b.WriteString(h)
+		}
+		b.WriteString(end)
+	}
+	b.WriteString("</ReceiptHandles>")
+	return b.Bytes()
 }
 
 // decodeBatch decodes a BatchReceiveMessage answer of the plain shape
@@ -53,44 +123,49 @@ func (m *Queue) batchReceive(max int, waitSec int64) (ali_mns.BatchMessageReceiv
 // anything else — CDATA, comments, attributes, nested elements, an unknown entity, a number
 // that does not parse — and the caller then decodes with encoding/xml, so it never has to be
 // right about XML in general, only about what it accepts.
-func decodeBatch(body []byte) (msgs []ali_mns.MessageReceiveResponse, ok bool) {
+//
+// The answer is copied into one string and the fields without entities are slices of it: one
+// allocation for the text of the whole batch instead of four per message. A message's fields
+// therefore keep the whole answer (at most MaxResponseBytes) alive while any of them is.
+func decodeBatch(body []byte) (msgs []queue.Message, ok bool) {
 	const open, end, rootEnd = "<Message>", "</Message>", "</Messages>"
 	if bytes.Contains(body, []byte("<![CDATA[")) || bytes.Contains(body, []byte("<!--")) {
 		return nil, false
 	}
-	rest := trimSpace(body)
-	if bytes.HasPrefix(rest, []byte("<?")) {
-		i := bytes.Index(rest, []byte("?>"))
-		if i < 0 || !xmlDecls[string(rest[:i+2])] {
+	rest := trimSpace(string(body))
+	if strings.HasPrefix(rest, "<?") {
+		i := strings.Index(rest, "?>")
+		if i < 0 || !xmlDecls[rest[:i+2]] {
 			return nil, false
 		}
 		rest = trimSpace(rest[i+2:])
 	}
 	// The root: <Messages> or <Messages xmlns="...">, nothing else.
 	switch {
-	case bytes.HasPrefix(rest, []byte("<Messages>")):
+	case strings.HasPrefix(rest, "<Messages>"):
 		rest = rest[len("<Messages>"):]
-	case bytes.HasPrefix(rest, []byte(`<Messages xmlns="`)):
+	case strings.HasPrefix(rest, `<Messages xmlns="`):
 		rest = rest[len(`<Messages xmlns="`):]
-		i := bytes.IndexByte(rest, '"')
-		if i < 0 || bytes.ContainsAny(rest[:i], "<>&'") || !bytes.HasPrefix(rest[i:], []byte(`">`)) {
+		i := strings.IndexByte(rest, '"')
+		if i < 0 || !plainAttr(rest[:i]) || !strings.HasPrefix(rest[i:], `">`) {
 			return nil, false
 		}
 		rest = rest[i+2:]
 	default:
 		return nil, false
 	}
+	msgs = make([]queue.Message, 0, min(strings.Count(rest, open), queue.MaxBatch))
 	for {
 		rest = trimSpace(rest)
 		switch {
-		case bytes.HasPrefix(rest, []byte(rootEnd)):
+		case strings.HasPrefix(rest, rootEnd):
 			if len(trimSpace(rest[len(rootEnd):])) != 0 {
 				return nil, false
 			}
 			return msgs, len(msgs) > 0
-		case bytes.HasPrefix(rest, []byte(open)):
+		case strings.HasPrefix(rest, open):
 			rest = rest[len(open):]
-			j := bytes.Index(rest, []byte(end))
+			j := strings.Index(rest, end)
 			if j < 0 {
 				return nil, false
 			}
@@ -115,18 +190,18 @@ var xmlDecls = map[string]bool{
 	`<?xml version="1.0" encoding="utf-8"?>`:  true,
 }
 
-func trimSpace(b []byte) []byte { return bytes.TrimLeft(b, " \t\r\n") }
+func trimSpace(s string) string { return strings.TrimLeft(s, " \t\r\n") }
 
-func decodeMessage(el []byte) (m ali_mns.MessageReceiveResponse, ok bool) {
+func decodeMessage(el string) (m queue.Message, ok bool) {
 	for {
 		el = trimSpace(el)
 		if len(el) == 0 {
-			return m, m.ReceiptHandle != "" && m.MessageId != ""
+			return m, m.ReceiptHandle != "" && m.ID != ""
 		}
 		if len(el) < 2 || el[0] != '<' || el[1] == '!' || el[1] == '?' || el[1] == '/' {
 			return m, false
 		}
-		e := bytes.IndexByte(el, '>')
+		e := strings.IndexByte(el, '>')
 		if e < 0 {
 			return m, false
 		}
@@ -135,12 +210,12 @@ func decodeMessage(el []byte) (m ali_mns.MessageReceiveResponse, ok bool) {
 			return m, false // attributes, namespaces, a self-closing element, an odd name
 		}
 		el = el[e+1:]
-		k := bytes.Index(el, []byte("</"))
-		if k < 0 || !bytes.HasPrefix(el[k+2:], name) || len(el) < k+2+len(name)+1 || el[k+2+len(name)] != '>' {
+		k := strings.Index(el, "</")
+		if k < 0 || !strings.HasPrefix(el[k+2:], name) || len(el) < k+2+len(name)+1 || el[k+2+len(name)] != '>' {
 			return m, false // nested element or a mismatched end tag
 		}
 		text := el[:k]
-		if bytes.IndexByte(text, '<') >= 0 {
+		if strings.IndexByte(text, '<') >= 0 {
 			return m, false
 		}
 		el = el[k+2+len(name)+1:]
@@ -149,21 +224,25 @@ func decodeMessage(el []byte) (m ali_mns.MessageReceiveResponse, ok bool) {
 			return m, false
 		}
 		var err error
-		switch string(name) {
+		var n int64
+		switch name {
 		case "MessageId":
-			m.MessageId = s
+			m.ID = s
 		case "ReceiptHandle":
 			m.ReceiptHandle = s
 		case "MessageBodyMD5":
-			m.MessageBodyMD5 = s
+			m.BodyMD5 = s
 		case "MessageBody":
-			m.MessageBody = s
+			m.Body = s
 		case "EnqueueTime":
-			m.EnqueueTime, err = strconv.ParseInt(s, 10, 64)
+			n, err = strconv.ParseInt(s, 10, 64)
+			m.EnqueueTime = fromMillis(n)
 		case "NextVisibleTime":
-			m.NextVisibleTime, err = strconv.ParseInt(s, 10, 64)
+			n, err = strconv.ParseInt(s, 10, 64)
+			m.NextVisibleTime = fromMillis(n)
 		case "FirstDequeueTime":
-			m.FirstDequeueTime, err = strconv.ParseInt(s, 10, 64)
+			n, err = strconv.ParseInt(s, 10, 64)
+			m.FirstDequeueTime = fromMillis(n)
 		case "DequeueCount":
 			m.DequeueCount, err = strconv.ParseInt(s, 10, 64)
 		case "Priority":
@@ -176,28 +255,29 @@ func decodeMessage(el []byte) (m ali_mns.MessageReceiveResponse, ok bool) {
 }
 
 // unescape resolves the five predefined entities and character references; anything else
-// (a bare '&', an unknown entity, a code point XML does not allow) declines.
-func unescape(b []byte) (string, bool) {
+// (a bare '&', an unknown entity, a code point XML does not allow) declines. Text without a
+// reference is returned as it is, without a copy.
+func unescape(b string) (string, bool) {
 	if !xmlText(b) {
 		return "", false
 	}
-	if bytes.IndexByte(b, '&') < 0 {
-		return string(b), true
+	if strings.IndexByte(b, '&') < 0 {
+		return b, true
 	}
 	out := make([]byte, 0, len(b))
 	for len(b) > 0 {
-		i := bytes.IndexByte(b, '&')
+		i := strings.IndexByte(b, '&')
 		if i < 0 {
 			out = append(out, b...)
 			break
 		}
 		out = append(out, b[:i]...)
 		b = b[i:]
-		j := bytes.IndexByte(b, ';')
+		j := strings.IndexByte(b, ';')
 		if j < 0 {
 			return "", false
 		}
-		ent := string(b[1:j])
+		ent := b[1:j]
 		b = b[j+1:]
 		switch ent {
 		case "amp":
@@ -228,11 +308,11 @@ func unescape(b []byte) (string, bool) {
 	return string(out), true
 }
 
-// xmlText reports whether b is text encoding/xml reads back unchanged: valid UTF-8 of
+// xmlText reports whether s is text encoding/xml reads back unchanged: valid UTF-8 of
 // characters XML allows, with no carriage return (encoding/xml rewrites \r\n to \n).
-func xmlText(b []byte) bool {
-	for i := 0; i < len(b); {
-		c := b[i]
+func xmlText(s string) bool {
+	for i := 0; i < len(s); {
+		c := s[i]
 		if c < utf8.RuneSelf {
 			if c < 0x20 && c != '\t' && c != '\n' {
 				return false
@@ -240,7 +320,7 @@ func xmlText(b []byte) bool {
 			i++
 			continue
 		}
-		r, size := utf8.DecodeRune(b[i:])
+		r, size := utf8.DecodeRuneInString(s[i:])
 		if r == utf8.RuneError && size == 1 || !xmlChar(r) {
 			return false
 		}
@@ -251,13 +331,26 @@ func xmlText(b []byte) bool {
 
 // plainName reports whether an element name is letters and digits, starting with a letter: the
 // names MNS uses.
-func plainName(b []byte) bool {
-	if len(b) == 0 {
+func plainName(s string) bool {
+	if len(s) == 0 {
 		return false
 	}
-	for i, c := range b {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
 		letter := c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z'
 		if !letter && (i == 0 || c < '0' || c > '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// plainAttr reports whether an attribute value is printable ASCII without the characters XML
+// treats specially: what a namespace URI such as http://mns.aliyuncs.com/doc/v1/ is made of.
+// (FuzzDecodeBatch found that a control character there was accepted.)
+func plainAttr(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c <= ' ' || c >= 0x7f || strings.IndexByte(`<>&'"`, c) >= 0 {
 			return false
 		}
 	}

@@ -286,9 +286,7 @@ func (m *Queue) receive(ctx context.Context, max int, wait time.Duration) ([]que
 	}
 	waitSec := m.receiveWait(ctx, wait)
 	start := time.Now()
-	ch := runSDK(func() (ali_mns.BatchMessageReceiveResponse, error) {
-		return m.batchReceive(max, waitSec)
-	})
+	ch := runSDK(func() ([]queue.Message, error) { return m.batchReceive(max, waitSec) })
 	select {
 	case r := <-ch:
 		msgs, err := m.receiveResult(k, r)
@@ -311,36 +309,22 @@ func (m *Queue) receive(ctx context.Context, max int, wait time.Duration) ([]que
 	return nil, k, fmt.Errorf("queue %s: receive: %w (the request runs on in the background until it completes or RequestTimeout)", m.cfg.QueueName, ctx.Err())
 }
 
-func (m *Queue) abandonReceive(ch <-chan result[ali_mns.BatchMessageReceiveResponse]) {
+func (m *Queue) abandonReceive(ch <-chan result[[]queue.Message]) {
 	r := <-ch
-	if r.err == nil && len(r.v.Messages) > 0 {
+	if r.err == nil && len(r.v) > 0 {
 		m.cfg.Logger.Warn("mns: a receive returned messages after the caller stopped waiting; they stay invisible until their visibility timeout and are delivered again",
-			slog.String("queue", m.cfg.QueueName), slog.Int("messages", len(r.v.Messages)))
+			slog.String("queue", m.cfg.QueueName), slog.Int("messages", len(r.v)))
 	}
 }
 
-func (m *Queue) receiveResult(k keys, r result[ali_mns.BatchMessageReceiveResponse]) ([]queue.Message, error) {
+func (m *Queue) receiveResult(k keys, r result[[]queue.Message]) ([]queue.Message, error) {
 	if r.err != nil {
 		return nil, m.mapError("receive", k, r.err)
 	}
-	if len(r.v.Messages) == 0 {
+	if len(r.v) == 0 {
 		return nil, queue.ErrEmpty
 	}
-	out := make([]queue.Message, 0, len(r.v.Messages))
-	for _, sm := range r.v.Messages {
-		out = append(out, queue.Message{
-			ID:               sm.MessageId,
-			ReceiptHandle:    sm.ReceiptHandle,
-			Body:             sm.MessageBody,
-			BodyMD5:          sm.MessageBodyMD5,
-			DequeueCount:     sm.DequeueCount,
-			Priority:         sm.Priority,
-			EnqueueTime:      fromMillis(sm.EnqueueTime),
-			FirstDequeueTime: fromMillis(sm.FirstDequeueTime),
-			NextVisibleTime:  fromMillis(sm.NextVisibleTime),
-		})
-	}
-	return out, nil
+	return r.v, nil
 }
 
 func fromMillis(ms int64) time.Time {
@@ -405,13 +389,6 @@ func (m *Queue) delete(ctx context.Context, handles []string) ([]queue.DeleteFai
 		m.reportRejected(k)
 	}
 	return failed, k, nil
-}
-
-// batchDelete is BatchDeleteMessage on a queue handle of its own: the SDK's handle carries a
-// QPS monitor that is not safe for concurrent use (and whose client-side throttling is not
-// wanted); a handle is a few bytes over the shared client.
-func (m *Queue) batchDelete(handles []string) (ali_mns.BatchMessageDeleteErrorResponse, error) {
-	return ali_mns.NewMNSQueue(m.cfg.QueueName, m.client).BatchDeleteMessage(handles...)
 }
 
 func (m *Queue) invalid(op, what string) error {
