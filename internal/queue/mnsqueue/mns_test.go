@@ -107,7 +107,7 @@ func TestMNSReachesLoopbackEndpointsWithoutThePanic(t *testing.T) {
 	}
 }
 
-func TestNewMNSNeverPanics(t *testing.T) {
+func TestNewNeverPanics(t *testing.T) {
 	tests := []struct {
 		name     string
 		endpoint string
@@ -141,7 +141,7 @@ func TestNewMNSNeverPanics(t *testing.T) {
 	}
 }
 
-func TestMNSConfigValidate(t *testing.T) {
+func TestConfigValidate(t *testing.T) {
 	tests := []struct {
 		name    string
 		cfg     mnsqueue.Config
@@ -167,7 +167,7 @@ func TestMNSConfigValidate(t *testing.T) {
 				t.Fatalf("got %v, want an error mentioning %q", err, tt.wantErr)
 			}
 			if _, err := mnsqueue.New(tt.cfg); err == nil {
-				t.Fatal("NewMNS accepted an invalid config")
+				t.Fatal("New accepted an invalid config")
 			}
 		})
 	}
@@ -509,7 +509,7 @@ func BenchmarkMNSReceiveDelete(b *testing.B) {
 	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "msgs/s")
 }
 
-// BenchmarkMNSReceiveDeleteParallel is the same with several receivers sharing one MNS value.
+// BenchmarkMNSReceiveDeleteParallel is the same with several receivers sharing one Queue.
 func BenchmarkMNSReceiveDeleteParallel(b *testing.B) {
 	srv := startEmulator(b, mnslocal.Config{Queues: []string{"bench"}, MessageTypes: []string{}})
 	q := newMNS(b, mnsqueue.Config{Endpoint: srv.URL(), QueueName: "bench", Credentials: customerKeys})
