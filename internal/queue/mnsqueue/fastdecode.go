@@ -107,7 +107,7 @@ func deleteBody(handles []string) []byte {
 	b.WriteString("<ReceiptHandles>")
 	for _, h := range handles {
 		b.WriteString(open)
-		if strings.ContainsAny(h, "<>&'\"\t\n\r") || !utf8.ValidString(h) {
+		if needsEscape(h) {
 			_ = xml.EscapeText(b, []byte(h)) // writing to a bytes.Buffer does not fail
 		} else {
 			b.WriteString(h)
@@ -118,20 +118,29 @@ func deleteBody(handles []string) []byte {
 	return b.Bytes()
 }
 
+// needsEscape reports whether xml.EscapeText might change h: anything but printable ASCII
+// without XML's special characters (receipt handles are letters, digits and "-+/=").
+func needsEscape(h string) bool {
+	for i := 0; i < len(h); i++ {
+		if c := h[i]; c < 0x20 || c >= utf8.RuneSelf || c == '<' || c == '>' || c == '&' || c == '\'' || c == '"' {
+			return true
+		}
+	}
+	return false
+}
+
 // decodeBatch decodes a BatchReceiveMessage answer of the plain shape
 // <Messages><Message><Field>text</Field>...</Message>...</Messages>. It declines (ok false)
 // anything else — CDATA, comments, attributes, nested elements, an unknown entity, a number
 // that does not parse — and the caller then decodes with encoding/xml, so it never has to be
-// right about XML in general, only about what it accepts.
+// right about XML in general, only about what it accepts. (CDATA and comments decline where
+// they would start: as text with a '<', or as an element whose name starts with '!'.)
 //
 // The answer is copied into one string and the fields without entities are slices of it: one
 // allocation for the text of the whole batch instead of four per message. A message's fields
 // therefore keep the whole answer (at most MaxResponseBytes) alive while any of them is.
 func decodeBatch(body []byte) (msgs []queue.Message, ok bool) {
 	const open, end, rootEnd = "<Message>", "</Message>", "</Messages>"
-	if bytes.Contains(body, []byte("<![CDATA[")) || bytes.Contains(body, []byte("<!--")) {
-		return nil, false
-	}
 	rest := trimSpace(string(body))
 	if strings.HasPrefix(rest, "<?") {
 		i := strings.Index(rest, "?>")
@@ -154,7 +163,7 @@ func decodeBatch(body []byte) (msgs []queue.Message, ok bool) {
 	default:
 		return nil, false
 	}
-	msgs = make([]queue.Message, 0, min(strings.Count(rest, open), queue.MaxBatch))
+	msgs = make([]queue.Message, 0, queue.MaxBatch)
 	for {
 		rest = trimSpace(rest)
 		switch {
@@ -190,7 +199,14 @@ var xmlDecls = map[string]bool{
 	`<?xml version="1.0" encoding="utf-8"?>`:  true,
 }
 
-func trimSpace(s string) string { return strings.TrimLeft(s, " \t\r\n") }
+// trimSpace drops leading XML white space (a loop: strings.TrimLeft builds its set per call).
+func trimSpace(s string) string {
+	i := 0
+	for i < len(s) && (s[i] == ' ' || s[i] == '\t' || s[i] == '\r' || s[i] == '\n') {
+		i++
+	}
+	return s[i:]
+}
 
 func decodeMessage(el string) (m queue.Message, ok bool) {
 	for {
@@ -215,9 +231,6 @@ func decodeMessage(el string) (m queue.Message, ok bool) {
 			return m, false // nested element or a mismatched end tag
 		}
 		text := el[:k]
-		if strings.IndexByte(text, '<') >= 0 {
-			return m, false
-		}
 		el = el[k+2+len(name)+1:]
 		s, good := unescape(text)
 		if !good {
@@ -255,13 +268,14 @@ func decodeMessage(el string) (m queue.Message, ok bool) {
 }
 
 // unescape resolves the five predefined entities and character references; anything else
-// (a bare '&', an unknown entity, a code point XML does not allow) declines. Text without a
-// reference is returned as it is, without a copy.
+// (a '<', a bare '&', an unknown entity, a code point XML does not allow) declines. Text
+// without a reference is returned as it is, without a copy.
 func unescape(b string) (string, bool) {
-	if !xmlText(b) {
+	ok, refs := xmlText(b)
+	if !ok {
 		return "", false
 	}
-	if strings.IndexByte(b, '&') < 0 {
+	if !refs {
 		return b, true
 	}
 	out := make([]byte, 0, len(b))
@@ -308,25 +322,32 @@ func unescape(b string) (string, bool) {
 	return string(out), true
 }
 
-// xmlText reports whether s is text encoding/xml reads back unchanged: valid UTF-8 of
-// characters XML allows, with no carriage return (encoding/xml rewrites \r\n to \n).
-func xmlText(s string) bool {
+// xmlText reports whether s is text encoding/xml reads back unchanged, apart from references:
+// valid UTF-8 of characters XML allows, no '<', no carriage return (encoding/xml rewrites
+// \r\n to \n). refs says whether s holds a '&' to resolve. One pass, since the body of every
+// message goes through it.
+func xmlText(s string) (ok, refs bool) {
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c < utf8.RuneSelf {
-			if c < 0x20 && c != '\t' && c != '\n' {
-				return false
+			switch {
+			case c == '<':
+				return false, false
+			case c == '&':
+				refs = true
+			case c < 0x20 && c != '\t' && c != '\n':
+				return false, false
 			}
 			i++
 			continue
 		}
 		r, size := utf8.DecodeRuneInString(s[i:])
 		if r == utf8.RuneError && size == 1 || !xmlChar(r) {
-			return false
+			return false, false
 		}
 		i += size
 	}
-	return true
+	return true, refs
 }
 
 // plainName reports whether an element name is letters and digits, starting with a letter: the

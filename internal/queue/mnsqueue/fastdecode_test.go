@@ -160,6 +160,7 @@ func TestDeleteBodyIsWhatTheSDKMarshals(t *testing.T) {
 		{"a full batch", strings.Split(strings.Repeat("h-1,", 15)+"h-16", ",")},
 		{"handles with characters XML escapes", []string{`a<b>&c`, `q"u'o`, "tab\there", "cr\r\nlf"}},
 		{"handles that are not UTF-8", []string{"\xff\xfe", "ok"}},
+		{"handles with control characters and characters XML forbids", []string{"a\x01b", "\uFFFE", "é"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
