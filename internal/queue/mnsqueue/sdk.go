@@ -63,9 +63,9 @@ func (t hostTransport) RoundTrip(_ *fasthttp.HostClient, req *fasthttp.Request, 
 // NewSDKClient returns an aliyun-mns-go-sdk client for any endpoint. The SDK panics on an
 // endpoint whose host is not a 5-part MNS name (127.0.0.1:9911, localhost): such endpoints get
 // a placeholder host and a transport that dials the real address. The transport is always ours,
-// so timeouts and connection counts are the caller's, and nothing is retried: a resent receive
-// could hide the messages of a lost answer, a resent send could duplicate one. The SDK's panics
-// become errors.
+// so timeouts, connection counts and the answer-size limit are the caller's, and nothing is
+// retried: a resent receive could hide the messages of a lost answer, a resent send could
+// duplicate one. The SDK's panics become errors.
 func NewSDKClient(cfg SDKClientConfig) (c *SDKClient, err error) {
 	if cfg.RequestTimeout == 0 {
 		cfg.RequestTimeout = 35 * time.Second
