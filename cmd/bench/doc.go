@@ -162,8 +162,8 @@ func microReading(res *results) string {
 	sdk, dispatch := res.Micro[0], res.Micro[2]
 	return fmt.Sprintf("Decoding a receive answer with the SDK's decoder costs %s the decode and dispatch of the message itself: "+
 		"%.2f ms of CPU per 16-message receive on the receiver's critical path, %.0f %% off C × 16 / RTT at a 10 ms round trip. "+
-		"That is why internal/queue decodes receive answers itself (falling back to the SDK's decoder for any answer outside the plain shape MNS sends), "+
-		"about 9× faster with 17× fewer allocations: `go test -run '^$' -bench DecodeBatch -benchmem ./internal/queue`. "+
+		"That is why internal/queue/mnsqueue decodes receive answers itself (falling back to the SDK's decoder for any answer outside the plain shape MNS sends), "+
+		"about 9× faster with 17× fewer allocations: `go test -run '^$' -bench ReceiveDecode -benchmem ./internal/queue/mnsqueue`. "+
 		"The process CPU per message in the tables (client and emulator) is what an instance with a fraction of a vCPU runs into first.",
 		ratio(float64(sdk.PerMsg), float64(dispatch.PerMsg)), 16*ms(sdk.PerMsg), 100*(1-10/(10+16*ms(sdk.PerMsg))))
 }
@@ -223,7 +223,7 @@ func writeCost(w io.Writer, res *results) {
 }
 
 const method = `- **Emulator.** ` + "`shared/mnslocal`" + ` in the bench process on 127.0.0.1, one fresh instance per measured run, preloaded in-process, then a fixed delay per request (` + "`SetLatency`" + `) before it answers: that is the RTT. Concurrent requests are delayed independently. Its counters are reset after preloading; requests and deletions in the tables are its counts. Token requests are Dybaseapi ` + "`QueryTokenForMnsQueue`" + ` calls it served.
-- **Ours.** The product's drain core: ` + "`drain.Run`" + ` with ` + "`drain.DefaultOptions()`" + ` (Receivers set per row; batch 16, long poll 1 s), ` + "`queue.NewMNS`" + ` over aliyun-mns-go-sdk, credentials from ` + "`token.NewCache`" + ` over ` + "`token.NewDybaseapi`" + ` against the emulator, a real ` + "`dispatch.Router`" + ` (default options: recovery, handler timeout, deduplication) with a no-op handler. Connection limit and request timeout are those ` + "`app.Drain`" + ` gives each queue. The only wrapper notes when deletes complete.
+- **Ours.** The product's drain core: ` + "`drain.Run`" + ` with ` + "`drain.DefaultOptions()`" + ` (Receivers set per row; batch 16, long poll 1 s), ` + "`mnsqueue.New`" + ` over aliyun-mns-go-sdk, credentials from ` + "`token.NewCache`" + ` over ` + "`token.NewDybaseapi`" + ` against the emulator, a real ` + "`dispatch.Router`" + ` (default options: recovery, handler timeout, deduplication) with a no-op handler. Connection limit and request timeout are those ` + "`app.Drain`" + ` gives each queue. The only wrapper notes when deletes complete.
 - **official Python demo loop.** One token, one client; forever: ` + "`ReceiveMessage`" + ` with a 3 s long poll, handle, ` + "`DeleteMessage`" + `. The demo sleeps 10 s on an empty queue; the measurement ends there.
 - **official .NET demo loop.** Two threads, each with its own token and client (the demo keeps them per task): ` + "`BatchReceiveMessage(16)`" + ` without long poll, handle and ` + "`DeleteMessage`" + ` each message, then sleep 50 ms — after every round, as the demo's loop does.
 - **Java puller** (` + "`DefaultAlicomMessagePuller`" + ` of the Java receive SDK). One pull thread with a cached token: ` + "`BatchReceiveMessage(16)`" + ` with the queue's default wait (0), each message handed to a pool whose task handles it and calls ` + "`DeleteMessage`" + `. Modelled generously: 16 workers from the start and a blocking hand-off; the Java pool starts at 6 threads, queues 200 tasks, and a full queue makes the puller sleep 3 s.

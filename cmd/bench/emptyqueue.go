@@ -59,7 +59,7 @@ func invokeEmpty(f *fixture, wait time.Duration) ([]emptyRow, error) {
 	if err != nil {
 		return nil, err
 	}
-	creds := token.StaticCredentials(token.Credentials{AccessKeyID: benchKeyID, AccessKeySecret: benchKeySecret})
+	creds := token.StaticSource(token.Credentials{AccessKeyID: benchKeyID, AccessKeySecret: benchKeySecret})
 	d, err := app.New(cfg, router, discard, creds)
 	if err != nil {
 		return nil, err

@@ -14,7 +14,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/alicom-drain/alicom-drain/internal/queue"
+	"github.com/alicom-drain/alicom-drain/internal/queue/mnsqueue"
 	"github.com/alicom-drain/alicom-drain/shared/mnslocal"
 	"github.com/aliyun/alibaba-cloud-sdk-go/services/dybaseapi"
 	ali_mns "github.com/aliyun/aliyun-mns-go-sdk"
@@ -149,8 +149,8 @@ func fetchToken(addr, messageType string) (stsToken, error) {
 // at addr over at most conns keep-alive connections: the SDK as an application uses it, built by
 // the constructor the project shares for local endpoints (the SDK panics on a host that is not a
 // 5-part MNS name), with nothing of the queue driver in between.
-func newSDKClient(addr string, tok stsToken, conns int) (*queue.SDKClient, error) {
-	return queue.NewSDKClient(queue.SDKClientConfig{
+func newSDKClient(addr string, tok stsToken, conns int) (*mnsqueue.SDKClient, error) {
+	return mnsqueue.NewSDKClient(mnsqueue.SDKClientConfig{
 		Endpoint: "http://" + addr, AccessKeyID: tok.id, AccessKeySecret: tok.secret, SecurityToken: tok.token,
 		MaxConns: conns,
 	})

@@ -65,7 +65,7 @@ func measureMicro(samples map[string][]sample, types []string) ([]microRow, erro
 	}
 	dec := ali_mns.NewAliMNSDecoder()
 	rows := []microRow{
-		perMsg("aliyun-mns-go-sdk's decoder (encoding/xml), which internal/queue no longer uses: a 16-message BatchReceiveMessage answer", 16, func() {
+		perMsg("aliyun-mns-go-sdk's decoder (encoding/xml), which internal/queue/mnsqueue does not use: a 16-message BatchReceiveMessage answer", 16, func() {
 			var r ali_mns.BatchMessageReceiveResponse
 			if err := dec.Decode(bytes.NewReader(answer), &r); err != nil {
 				failure = err

@@ -9,6 +9,7 @@ import (
 
 	"github.com/alicom-drain/alicom-drain/internal/drain"
 	"github.com/alicom-drain/alicom-drain/internal/queue"
+	"github.com/alicom-drain/alicom-drain/internal/queue/mnsqueue"
 	"github.com/alicom-drain/alicom-drain/internal/token"
 	"github.com/alicom-drain/alicom-drain/shared/dispatch"
 )
@@ -55,14 +56,14 @@ func newBenchRouter() (*dispatch.Router, error) {
 }
 
 // runOurs drains every queue of f with the product's drain core, one queue after the other,
-// wired as shared/app wires it: queue.NewMNS over the SDK, signed with the token cache's
+// wired as shared/app wires it: mnsqueue.New over the SDK, signed with the token cache's
 // credentials (Dybaseapi on the emulator), into a dispatch.Router. Options are
 // drain.DefaultOptions with Receivers set.
 func runOurs(ctx context.Context, f *fixture, receivers int) (loopResult, error) {
 	var lr loopResult
 	fetcher, err := token.NewDybaseapi(token.DybaseapiConfig{
 		Endpoint:    f.srv.URL(),
-		Credentials: token.StaticCredentials(token.Credentials{AccessKeyID: benchKeyID, AccessKeySecret: benchKeySecret}),
+		Credentials: token.StaticSource(token.Credentials{AccessKeyID: benchKeyID, AccessKeySecret: benchKeySecret}),
 	})
 	if err != nil {
 		return lr, err
@@ -80,7 +81,7 @@ func runOurs(ctx context.Context, f *fixture, receivers int) (loopResult, error)
 	opts.Logger = discard
 	for _, t := range f.types {
 		name := f.queueName(t)
-		q, err := queue.NewMNS(queue.MNSConfig{
+		q, err := mnsqueue.New(mnsqueue.Config{
 			Endpoint: f.srv.URL(), QueueName: name, Credentials: cache.ForQueue(t, name),
 			// What app.Drain gives each queue.
 			RequestTimeout: opts.Wait + 10*time.Second, MaxConns: 2 * receivers, Logger: discard,

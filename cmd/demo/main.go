@@ -22,7 +22,7 @@ import (
 
 	ali_mns "github.com/aliyun/aliyun-mns-go-sdk"
 
-	"github.com/alicom-drain/alicom-drain/internal/queue"
+	"github.com/alicom-drain/alicom-drain/internal/queue/mnsqueue"
 	"github.com/alicom-drain/alicom-drain/shared/mnslocal"
 )
 
@@ -56,7 +56,7 @@ func run(out io.Writer, function, samplesDir, event string) error {
 	fmt.Fprintf(out, "== emulator on %s: Alicom account %s, keys %s / %s\n", srv.URL(), mnslocal.DefaultAlicomUID,
 		mnslocal.DefaultAccessKeyID, mnslocal.DefaultAccessKeySecret)
 
-	client, err := queue.NewSDKClient(queue.SDKClientConfig{
+	client, err := mnsqueue.NewSDKClient(mnsqueue.SDKClientConfig{
 		Endpoint: srv.URL(), AccessKeyID: mnslocal.DefaultAccessKeyID, AccessKeySecret: mnslocal.DefaultAccessKeySecret,
 		RequestTimeout: 10 * time.Second,
 	})

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/alicom-drain/alicom-drain/internal/queue"
+	"github.com/alicom-drain/alicom-drain/internal/queue/mnsqueue"
 	ali_mns "github.com/aliyun/aliyun-mns-go-sdk"
 )
 
@@ -80,9 +80,9 @@ func parseEndpoint(s string) (*url.URL, error) {
 	return u, nil
 }
 
-// newMNSClient builds an SDK client for endpoint, whatever its shape (see queue.NewSDKClient).
+// newMNSClient builds an SDK client for endpoint, whatever its shape (see mnsqueue.NewSDKClient).
 func newMNSClient(endpoint *url.URL, creds credentials, timeout time.Duration) (ali_mns.MNSClient, error) {
-	c, err := queue.NewSDKClient(queue.SDKClientConfig{
+	c, err := mnsqueue.NewSDKClient(mnsqueue.SDKClientConfig{
 		Endpoint: endpoint.String(), AccessKeyID: creds.KeyID, AccessKeySecret: creds.Secret,
 		SecurityToken: creds.Token, RequestTimeout: timeout, MaxConns: 4,
 	})

@@ -11,14 +11,15 @@ import (
 	"time"
 
 	"github.com/alicom-drain/alicom-drain/internal/queue"
+	"github.com/alicom-drain/alicom-drain/internal/queue/memqueue"
 	"github.com/alicom-drain/alicom-drain/shared/dispatch"
 )
 
 // observed is the in-memory queue, with its receives counted, timed and hooked: what a test
-// needs to see of how the drain drives a queue. Failures are injected through queue.Memory's
+// needs to see of how the drain drives a queue. Failures are injected through memqueue's
 // fault hooks.
 type observed struct {
-	*queue.Memory
+	*memqueue.Queue
 	mu          sync.Mutex
 	receives    int
 	inFlight    int
@@ -28,7 +29,7 @@ type observed struct {
 
 func newQueue(t *testing.T, n int) (*observed, []string) {
 	t.Helper()
-	q := &observed{Memory: queue.NewMemory("test-queue", queue.MemoryOptions{})}
+	q := &observed{Queue: memqueue.New("test-queue", memqueue.Options{})}
 	ids := make([]string, n)
 	for i := range ids {
 		ids[i] = q.Send("b")
@@ -47,7 +48,7 @@ func (q *observed) Receive(ctx context.Context, n int, wait time.Duration) ([]qu
 		hook()
 	}
 	time.Sleep(time.Millisecond) // lets parallel receivers overlap, as they would on a network
-	msgs, err := q.Memory.Receive(ctx, n, wait)
+	msgs, err := q.Queue.Receive(ctx, n, wait)
 	q.mu.Lock()
 	q.inFlight--
 	q.mu.Unlock()

@@ -1,7 +1,8 @@
-// Package queue owns the narrow boundary between the drain and a message queue: the Message the
-// drain receives, the Queue interface (receive, delete, change visibility), the error values the
-// drain decides on, and the aliyun-mns-go-sdk implementation. SDK errors become these values here
-// and nowhere else.
+// Package queue is the narrow boundary between the drain and a message queue: the Message the
+// drain receives, the Queue interface (receive, delete), and the error kinds the drain decides
+// on. It imports no SDK. Drivers live in their own packages (mnsqueue for Alibaba Cloud MNS,
+// memqueue in memory) and return errors that wrap these kinds, so callers decide with errors.Is
+// without knowing the driver; queuetest holds the conformance suite every driver passes.
 package queue
 
 import (
@@ -9,6 +10,12 @@ import (
 	"errors"
 	"time"
 )
+
+// MaxBatch is the most messages one receive or delete can carry (MNS's limit).
+const MaxBatch = 16
+
+// MaxWait is the longest long poll MNS accepts; drivers cut longer waits to it.
+const MaxWait = 30 * time.Second
 
 // Message is one message as the queue delivered it.
 type Message struct {
@@ -29,29 +36,49 @@ type DeleteFailure struct {
 	Err           error
 }
 
-// Queue is what the drain needs from a queue. Implementations do not retry; the drain does.
+// Queue is what the drain needs from a queue. Implementations do not retry transport
+// failures; the drain does.
 type Queue interface {
 	// Name is the queue's name, for reports and logs.
 	Name() string
-	// Receive returns up to max (1..16) messages, waiting up to wait for the first one.
+	// Receive returns up to max (1..MaxBatch) messages, waiting up to wait for the first one.
 	// An empty queue is ErrEmpty.
 	Receive(ctx context.Context, max int, wait time.Duration) ([]Message, error)
-	// Delete deletes messages by receipt handle (at most 16). Handles that could not be deleted
-	// are returned as failures; err is set only when the request as a whole failed.
+	// Delete deletes messages by receipt handle (at most MaxBatch). Handles that could not be
+	// deleted are returned as failures; err is set only when the request as a whole failed.
 	Delete(ctx context.Context, handles []string) (failed []DeleteFailure, err error)
-	// ChangeVisibility makes a received message invisible for d from now and returns its new
-	// receipt handle; the old one stops working.
-	ChangeVisibility(ctx context.Context, handle string, d time.Duration) (string, error)
 }
 
-// Errors a Queue returns, so callers decide without knowing the SDK.
+// Error kinds a Queue's errors wrap, so callers decide without knowing the driver.
 var (
-	ErrEmpty          = errors.New("queue: no message available")
-	ErrQueueNotExist  = errors.New("queue: queue does not exist")
-	ErrStaleHandle    = errors.New("queue: receipt handle expired or superseded")
-	ErrAccessDenied   = errors.New("queue: access denied")
-	ErrTokenExpired   = errors.New("queue: security token expired")
+	ErrEmpty         = errors.New("queue: no message available")
+	ErrQueueNotExist = errors.New("queue: queue does not exist")
+	ErrStaleHandle   = errors.New("queue: receipt handle expired or superseded")
+	// ErrAccessDenied means the credentials are valid but may not do this (a RAM policy, a
+	// token scoped to another queue). A new token will not help.
+	ErrAccessDenied = errors.New("queue: access denied")
+	// ErrTokenRejected means the server refused the request's temporary token itself: expired,
+	// revoked, unknown to the server (its issuer forgot the key) or not matching its secret.
+	// A driver whose credentials can be refreshed has already fetched a new token and retried
+	// once before returning it. Each driver documents which answers map here.
+	ErrTokenRejected = errors.New("queue: security token rejected")
+	// ErrTokenExpired is the ErrTokenRejected case of a token the server says has expired;
+	// an error of this kind matches ErrTokenRejected too.
+	ErrTokenExpired error = &subKind{"queue: security token expired", ErrTokenRejected}
+	// ErrCredentials means the driver's credential provider could not provide credentials
+	// (for an Alicom queue: the token could not be fetched); the provider's error is wrapped
+	// too, and ErrTransport as well when the provider said its failure may pass.
+	ErrCredentials    = errors.New("queue: credentials unavailable")
 	ErrThrottled      = errors.New("queue: throttled")
 	ErrTransport      = errors.New("queue: transport failure")
 	ErrInvalidRequest = errors.New("queue: invalid request")
 )
+
+// subKind is an error kind that is a case of a broader one.
+type subKind struct {
+	msg    string
+	parent error
+}
+
+func (k *subKind) Error() string { return k.msg }
+func (k *subKind) Unwrap() error { return k.parent }

@@ -43,7 +43,7 @@ func newTestForward(t testing.TB, endpoint string, mod ...func(*ForwardConfig)) 
 	t.Helper()
 	cfg := ForwardConfig{
 		Endpoint:    endpoint,
-		Credentials: token.StaticCredentials(token.Credentials{AccessKeyID: userKeyID, AccessKeySecret: userKeySecret}),
+		Credentials: token.StaticSource(token.Credentials{AccessKeyID: userKeyID, AccessKeySecret: userKeySecret}),
 		Timeout:     5 * time.Second, Linger: time.Second,
 	}
 	for _, f := range mod {
@@ -327,7 +327,7 @@ func TestForwardWithoutCredentialsKeepsTheMessage(t *testing.T) {
 }
 
 func TestNewForwardRefusesWhatCannotWork(t *testing.T) {
-	creds := token.StaticCredentials(token.Credentials{AccessKeyID: "a", AccessKeySecret: "b"})
+	creds := token.StaticSource(token.Credentials{AccessKeyID: "a", AccessKeySecret: "b"})
 	for _, cfg := range []ForwardConfig{
 		{Endpoint: "http://127.0.0.1:1"},
 		{Endpoint: "ftp://x", Credentials: creds},

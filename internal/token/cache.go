@@ -2,13 +2,15 @@ package token
 
 import (
 	"context"
-
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/alicom-drain/alicom-drain/internal/retry"
 )
 
 // CacheOptions configure a Cache. The zero value is usable.
@@ -22,10 +24,19 @@ type CacheOptions struct {
 	// Logger receives one info line per fetch and a warning per failed fetch; default
 	// slog.Default(). Nothing logged contains a secret.
 	Logger *slog.Logger
-	// FetchTimeout bounds one fetch in case the Fetcher does not bound itself; default 30s.
-	// A fetch is not cancelled when the caller that started it gives up, because other
-	// callers may be waiting for the same token.
+	// FetchTimeout bounds one fetch, its retries included, in case the Fetcher does not bound
+	// itself; default 30s. The deadline of the caller that started the fetch bounds it too,
+	// but not that caller's cancellation: other callers may be waiting for the same token.
 	FetchTimeout time.Duration
+	// Retry is how a fetch that failed for a passing reason (FetchError.Temporary: Dybaseapi
+	// unreachable, 5xx, throttling) is retried; default 3 attempts, 200ms doubling to 2s.
+	// No pause outlives the fetch's deadline.
+	Retry retry.Policy
+	// RejectionHoldoff is how long a token fetched to replace one the queue server rejected is
+	// kept even if the server rejects it too; default 1m, about one timer period. It makes a
+	// rejection cost at most one fetch per message type per invocation: when fresh tokens are
+	// rejected as well, the fault is not the token's and refetching would not mend it.
+	RejectionHoldoff time.Duration
 }
 
 // retryAfterFailure is how long a previous, still valid token is served after a failed
@@ -50,6 +61,11 @@ type entry struct {
 	refreshAt time.Time
 	retryAt   time.Time // after a failed refresh: no new attempt before this while tok is valid
 	call      *call     // the fetch in flight, if any
+	fetches   int64     // fetches of this message type
+	// replacing is set when a rejection dropped the token, until the next fetch succeeds;
+	// replacedAt is when that fetch brought the replacement (see RejectionHoldoff).
+	replacing  bool
+	replacedAt time.Time
 }
 
 type call struct {
@@ -69,6 +85,18 @@ func NewCache(f Fetcher, opts CacheOptions) (*Cache, error) {
 	if opts.FetchTimeout < 0 {
 		return nil, fmt.Errorf("%w: CacheOptions.FetchTimeout %v: want a positive duration (0 means 30s)", ErrInvalidArgument, opts.FetchTimeout)
 	}
+	if opts.RejectionHoldoff < 0 {
+		return nil, fmt.Errorf("%w: CacheOptions.RejectionHoldoff %v: want a positive duration (0 means 1m)", ErrInvalidArgument, opts.RejectionHoldoff)
+	}
+	if opts.Retry == (retry.Policy{}) {
+		opts.Retry = retry.Policy{Attempts: 3, Backoff: 200 * time.Millisecond, MaxBackoff: 2 * time.Second}
+	}
+	if err := opts.Retry.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: CacheOptions.Retry: %v", ErrInvalidArgument, err)
+	}
+	if opts.RejectionHoldoff == 0 {
+		opts.RejectionHoldoff = time.Minute
+	}
 	if opts.RefreshBefore == 0 {
 		opts.RefreshBefore = 2 * time.Minute
 	}
@@ -84,7 +112,8 @@ func NewCache(f Fetcher, opts CacheOptions) (*Cache, error) {
 	return &Cache{f: f, opts: opts, entries: make(map[string]*entry)}, nil
 }
 
-// Fetches returns how many times the Fetcher has been called.
+// Fetches returns how many token fetches the cache has made (a fetch and its retries count
+// once).
 func (c *Cache) Fetches() int64 { return c.fetches.Load() }
 
 // Token returns the token for messageType, fetching one when none is cached or the cached one
@@ -141,14 +170,30 @@ func (c *Cache) Token(ctx context.Context, messageType, queueName string) (Token
 func (c *Cache) startFetch(ctx context.Context, e *entry, messageType, queueName string) *call {
 	cl := &call{done: make(chan struct{})}
 	e.call = cl
+	e.fetches++
+	fetches := e.fetches
+	c.fetches.Add(1)
 	// WithoutCancel keeps the context's values (the platform's credentials live there) but
 	// not its cancellation: the fetch serves every waiter, not only the one that started it.
+	// The starter's deadline (the invocation's) still bounds it, retries included.
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.opts.FetchTimeout)
+	if dl, ok := ctx.Deadline(); ok {
+		fctx, cancel = withEarlierDeadline(fctx, cancel, dl)
+	}
 	go func() {
 		defer cancel()
 		start := time.Now()
-		c.fetches.Add(1)
-		tok, err := c.fetch(fctx, messageType, queueName)
+		attempts := 0
+		var tok Token
+		err := retry.Do(fctx, c.opts.Retry, isTemporary, func(ctx context.Context, attempt int) error {
+			attempts = attempt
+			var err error
+			tok, err = c.fetch(ctx, messageType, queueName)
+			return err
+		})
+		if err != nil && attempts == 0 {
+			err = &FetchError{MessageType: messageType, Kind: ErrUnavailable, Message: "no time left before the deadline: " + err.Error(), Cause: err}
+		}
 		took := time.Since(start)
 
 		c.mu.Lock()
@@ -158,6 +203,9 @@ func (c *Cache) startFetch(ctx context.Context, e *entry, messageType, queueName
 			e.tok, e.has = tok, true
 			e.refreshAt = c.refreshAt(tok, now, messageType)
 			e.retryAt = time.Time{}
+			if e.replacing {
+				e.replacing, e.replacedAt = false, now
+			}
 		} else if e.has && now.Before(e.tok.ExpireTime) {
 			servingPrevious = true
 			e.retryAt = now.Add(retryAfterFailure)
@@ -166,19 +214,34 @@ func (c *Cache) startFetch(ctx context.Context, e *entry, messageType, queueName
 		cl.tok, cl.err = tok, err
 		c.mu.Unlock()
 		// Log before waking the waiters, so a caller that got the result finds the line.
-		c.logFetch(fctx, messageType, queueName, tok, err, took, servingPrevious)
+		c.logFetch(fctx, messageType, queueName, tok, err, took, attempts, fetches, servingPrevious)
 		close(cl.done)
 	}()
 	return cl
 }
 
-func (c *Cache) logFetch(ctx context.Context, messageType, queueName string, tok Token, err error, took time.Duration, servingPrevious bool) {
+// withEarlierDeadline bounds ctx by dl too, keeping both cancel functions.
+func withEarlierDeadline(ctx context.Context, cancel context.CancelFunc, dl time.Time) (context.Context, context.CancelFunc) {
+	if cur, ok := ctx.Deadline(); ok && !dl.Before(cur) {
+		return ctx, cancel
+	}
+	dctx, dcancel := context.WithDeadline(ctx, dl)
+	return dctx, func() { dcancel(); cancel() }
+}
+
+// isTemporary reports whether a fetch failed for a reason that may pass by itself.
+func isTemporary(err error) bool {
+	var t interface{ Temporary() bool }
+	return errors.As(err, &t) && t.Temporary()
+}
+
+func (c *Cache) logFetch(ctx context.Context, messageType, queueName string, tok Token, err error, took time.Duration, attempts int, fetches int64, servingPrevious bool) {
 	if err == nil {
 		c.opts.Logger.LogAttrs(ctx, slog.LevelInfo, "alicom token fetched",
 			slog.String("message_type", messageType), slog.String("queue", queueName),
 			slog.String("access_key_id", redactID(tok.AccessKeyID)),
-			slog.Time("expire_time", tok.ExpireTime), slog.Duration("took", took),
-			slog.Int64("fetches", c.fetches.Load()))
+			slog.Time("expire_time", tok.ExpireTime), slog.Int64("took_ms", took.Milliseconds()),
+			slog.Int("attempts", attempts), slog.Int64("fetches", fetches))
 		return
 	}
 	msg := "alicom token fetch failed"
@@ -187,7 +250,8 @@ func (c *Cache) logFetch(ctx context.Context, messageType, queueName string, tok
 	}
 	c.opts.Logger.LogAttrs(ctx, slog.LevelWarn, msg,
 		slog.String("message_type", messageType), slog.String("queue", queueName),
-		slog.Duration("took", took), slog.String("error", err.Error()))
+		slog.String("cause", Cause(err)), slog.Int64("took_ms", took.Milliseconds()),
+		slog.Int("attempts", attempts), slog.Int64("fetches", fetches), slog.String("error", err.Error()))
 }
 
 // fetch calls the Fetcher, turning a panic or an empty token into an error.
@@ -221,35 +285,52 @@ func (c *Cache) refreshAt(tok Token, now time.Time, messageType string) time.Tim
 	return tok.ExpireTime.Add(-min(c.opts.RefreshBefore, life/2))
 }
 
-// Invalidate drops the cached token for messageType if it is still stale, the token a queue
-// found expired or rejected; the next Token call fetches a new one. When several callers report
-// the same stale token only the first drops it, so they cause one fetch, not one each; a
-// report about a token already replaced does nothing.
-func (c *Cache) Invalidate(messageType string, stale Token) {
+// drop forgets e's token; c.mu must be held.
+func (c *Cache) drop(e *entry) {
+	e.tok, e.has, e.refreshAt, e.retryAt = Token{}, false, time.Time{}, time.Time{}
+}
+
+// Reject is the queue server's verdict on a token: it refused it (expired, revoked, unknown).
+// Reject drops the token if it is still the cached one, and reports whether the next Token
+// call may return another token, so the refused call is worth one more try: true when it was
+// dropped now or had been replaced already; false when the cache keeps it because it was
+// itself fetched to replace a rejected token less than RejectionHoldoff ago (a fresh token
+// refused too means the fault is not the token's).
+func (c *Cache) Reject(messageType string, stale Token) bool {
 	if stale.IsZero() {
-		return
+		return false
 	}
 	c.mu.Lock()
 	e := c.entries[messageType]
-	dropped := e != nil && e.has && e.tok.same(stale)
-	if dropped {
-		e.tok, e.has, e.refreshAt, e.retryAt = Token{}, false, time.Time{}, time.Time{}
+	if e == nil || !e.has || !e.tok.same(stale) {
+		c.mu.Unlock()
+		return e != nil // replaced already, or being replaced
 	}
+	now := c.opts.Now()
+	if !e.replacedAt.IsZero() && now.Sub(e.replacedAt) < c.opts.RejectionHoldoff {
+		c.mu.Unlock()
+		c.opts.Logger.Warn("alicom token rejected by the queue server again, right after a refetch; keeping it",
+			slog.String("message_type", messageType), slog.String("access_key_id", redactID(stale.AccessKeyID)),
+			slog.Duration("holdoff", c.opts.RejectionHoldoff))
+		return false
+	}
+	c.drop(e)
+	e.replacing = true
 	c.mu.Unlock()
-	if dropped {
-		c.opts.Logger.Info("alicom token invalidated", slog.String("message_type", messageType),
-			slog.String("access_key_id", redactID(stale.AccessKeyID)))
-	}
+	c.opts.Logger.Info("alicom token rejected by the queue server; dropped, the next call fetches a new one",
+		slog.String("message_type", messageType), slog.String("access_key_id", redactID(stale.AccessKeyID)))
+	return true
 }
 
-// ForQueue adapts the cache to a queue's credential provider (queue.CredentialProvider) for one
-// message type's queue, without either package importing the other.
+// ForQueue adapts the cache to the MNS driver's credential provider
+// (mnsqueue.CredentialProvider) for one message type's queue, without either package importing
+// the other.
 func (c *Cache) ForQueue(messageType, queueName string) *QueueCredentials {
 	return &QueueCredentials{cache: c, messageType: messageType, queueName: queueName}
 }
 
-// QueueCredentials hands a queue the current token of one message type and passes the
-// queue's "token expired" reports back to the cache. It implements queue.CredentialProvider.
+// QueueCredentials hands a queue the current token of one message type and passes the queue
+// server's rejections back to the cache. It implements mnsqueue.CredentialProvider.
 type QueueCredentials struct {
 	cache       *Cache
 	messageType string
@@ -265,12 +346,21 @@ func (q *QueueCredentials) Credentials(ctx context.Context) (accessKeyID, access
 	return t.AccessKeyID, t.AccessKeySecret, t.SecurityToken, nil
 }
 
-// ReportExpired invalidates the token with these parts if it is still the cached one.
-func (q *QueueCredentials) ReportExpired(accessKeyID, securityToken string) {
-	q.cache.Invalidate(q.messageType, Token{AccessKeyID: accessKeyID, SecurityToken: securityToken})
+// ReportRejected passes a rejection of the token with these parts to Cache.Reject and returns
+// its answer.
+func (q *QueueCredentials) ReportRejected(accessKeyID, securityToken string) bool {
+	return q.cache.Reject(q.messageType, Token{AccessKeyID: accessKeyID, SecurityToken: securityToken})
 }
 
 // String names the message type and queue (no secrets).
 func (q *QueueCredentials) String() string {
 	return fmt.Sprintf("token.QueueCredentials{%s %s}", q.messageType, q.queueName)
+}
+
+// fetching reports whether a fetch for messageType is in flight (tests).
+func (c *Cache) fetching(messageType string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e := c.entries[messageType]
+	return e != nil && e.call != nil
 }

@@ -4,13 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/alicom-drain/alicom-drain/internal/logbuf"
 	"log/slog"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/alicom-drain/alicom-drain/internal/logbuf"
+	"github.com/alicom-drain/alicom-drain/internal/retry"
 )
 
 // fakeClock is a controlled clock.
@@ -67,7 +69,8 @@ func (f *fakeFetcher) Fetch(ctx context.Context, messageType, queueName string) 
 func newTestCache(t *testing.T, f Fetcher, clock *fakeClock) (*Cache, *logbuf.Buffer) {
 	t.Helper()
 	logs := &logbuf.Buffer{}
-	c, err := NewCache(f, CacheOptions{Now: clock.Now, Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	c, err := NewCache(f, CacheOptions{Now: clock.Now, Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Retry: retry.Policy{Attempts: 3, Backoff: time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -250,17 +253,17 @@ func TestFetchOutlivesTheCallerThatStartedIt(t *testing.T) {
 	}
 }
 
-func TestInvalidate(t *testing.T) {
+func TestReject(t *testing.T) {
 	t.Run("the same stale token forces one refetch", func(t *testing.T) {
 		clock := newFakeClock()
 		c, logs := newTestCache(t, &fakeFetcher{clock: clock, life: 10 * time.Minute}, clock)
 		first := mustToken(t, c, "SmsReport")
-		c.Invalidate("SmsReport", first)
+		c.Reject("SmsReport", first)
 		second := mustToken(t, c, "SmsReport")
 		if second.same(first) || c.Fetches() != 2 {
-			t.Fatalf("no refetch after Invalidate (fetches=%d)", c.Fetches())
+			t.Fatalf("no refetch after Reject (fetches=%d)", c.Fetches())
 		}
-		if !strings.Contains(logs.String(), "alicom token invalidated") {
+		if !strings.Contains(logs.String(), "alicom token rejected") {
 			t.Errorf("invalidation not logged:\n%s", logs)
 		}
 	})
@@ -268,9 +271,9 @@ func TestInvalidate(t *testing.T) {
 		clock := newFakeClock()
 		c, _ := newTestCache(t, &fakeFetcher{clock: clock, life: 10 * time.Minute}, clock)
 		first := mustToken(t, c, "SmsReport")
-		c.Invalidate("SmsReport", first)
+		c.Reject("SmsReport", first)
 		second := mustToken(t, c, "SmsReport")
-		c.Invalidate("SmsReport", first) // a late report about the old token
+		c.Reject("SmsReport", first) // a late report about the old token
 		if got := mustToken(t, c, "SmsReport"); !got.same(second) || c.Fetches() != 2 {
 			t.Fatalf("a stale report dropped the current token (fetches=%d)", c.Fetches())
 		}
@@ -280,9 +283,9 @@ func TestInvalidate(t *testing.T) {
 		c, _ := newTestCache(t, &fakeFetcher{clock: clock, life: 10 * time.Minute}, clock)
 		a := mustToken(t, c, "SmsReport")
 		mustToken(t, c, "SmsUp")
-		c.Invalidate("SmsUp", a)
-		c.Invalidate("Unknown", a)
-		c.Invalidate("SmsReport", Token{})
+		c.Reject("SmsUp", a)
+		c.Reject("Unknown", a)
+		c.Reject("SmsReport", Token{})
 		mustToken(t, c, "SmsReport")
 		mustToken(t, c, "SmsUp")
 		if c.Fetches() != 2 {
@@ -298,7 +301,7 @@ func TestInvalidate(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				c.Invalidate("SmsReport", stale)
+				c.Reject("SmsReport", stale)
 				if _, err := c.Token(context.Background(), "SmsReport", "q"); err != nil {
 					t.Error(err)
 				}
@@ -317,11 +320,11 @@ func TestInvalidate(t *testing.T) {
 		if err != nil || ak == "" || sk == "" || st == "" {
 			t.Fatalf("Credentials: %q %v", ak, err)
 		}
-		qc.ReportExpired(ak, st)
-		qc.ReportExpired(ak, st)
+		qc.ReportRejected(ak, st)
+		qc.ReportRejected(ak, st)
 		ak2, _, st2, err := qc.Credentials(context.Background())
 		if err != nil || ak2 == ak || st2 == st || c.Fetches() != 2 {
-			t.Fatalf("after ReportExpired: same=%v err=%v fetches=%d", ak2 == ak, err, c.Fetches())
+			t.Fatalf("after ReportRejected: same=%v err=%v fetches=%d", ak2 == ak, err, c.Fetches())
 		}
 		if s := fmt.Sprint(qc); strings.Contains(s, sk) {
 			t.Fatalf("adapter prints a secret: %s", s)
@@ -453,7 +456,7 @@ func TestCacheLogsNoSecrets(t *testing.T) {
 	for range 3 {
 		tok := mustToken(t, c, "SmsReport")
 		secrets = append(secrets, tok.AccessKeySecret, tok.SecurityToken)
-		c.Invalidate("SmsReport", tok)
+		c.Reject("SmsReport", tok)
 	}
 	tok := mustToken(t, c, "SmsReport")
 	secrets = append(secrets, tok.AccessKeySecret, tok.SecurityToken)
@@ -463,7 +466,7 @@ func TestCacheLogsNoSecrets(t *testing.T) {
 	clock.Advance(2 * time.Minute)
 	_, _ = c.Token(context.Background(), "SmsReport", "q")
 	out := logs.String()
-	for _, want := range []string{"alicom token fetched", "alicom token invalidated", "serving the previous token", "alicom token fetch failed", "expire_time="} {
+	for _, want := range []string{"alicom token fetched", "alicom token rejected", "serving the previous token", "alicom token fetch failed", "expire_time="} {
 		if !strings.Contains(out, want) {
 			t.Errorf("log lacks %q", want)
 		}

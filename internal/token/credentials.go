@@ -111,8 +111,8 @@ func DefaultChain(getenv func(string) string) CredentialSource {
 	}
 }
 
-// StaticCredentials returns a CredentialSource that always answers c (tests, tools).
-func StaticCredentials(c Credentials) CredentialSource {
+// StaticSource returns a CredentialSource that always answers c (tests, tools).
+func StaticSource(c Credentials) CredentialSource {
 	return func(context.Context) (Credentials, error) {
 		if !c.Valid() {
 			return Credentials{}, fmt.Errorf("%w: static credentials need both an AccessKeyID and an AccessKeySecret", ErrNoCredentials)

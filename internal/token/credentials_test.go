@@ -122,12 +122,12 @@ func TestDefaultChain(t *testing.T) {
 	}
 }
 
-func TestStaticCredentialsRejectIncompleteKeys(t *testing.T) {
-	if _, err := StaticCredentials(Credentials{AccessKeyID: "id"})(context.Background()); !errors.Is(err, ErrNoCredentials) {
+func TestStaticSourceRejectsIncompleteKeys(t *testing.T) {
+	if _, err := StaticSource(Credentials{AccessKeyID: "id"})(context.Background()); !errors.Is(err, ErrNoCredentials) {
 		t.Fatalf("got %v, want ErrNoCredentials", err)
 	}
 	c := Credentials{AccessKeyID: "id", AccessKeySecret: "s"}
-	if got, err := StaticCredentials(c)(context.Background()); err != nil || got != c {
+	if got, err := StaticSource(c)(context.Background()); err != nil || got != c {
 		t.Fatalf("got %v, %v", got, err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -94,7 +95,15 @@ type DybaseapiConfig struct {
 	// Timeout bounds one call (connect, TLS, request, response); default 10s. The caller's ctx
 	// bounds it too.
 	Timeout time.Duration
+	// MaxResponseBytes bounds the body of one answer; default DefaultMaxResponseBytes. A larger
+	// answer fails the fetch (ErrUnavailable) after reading at most this much.
+	MaxResponseBytes int64
 }
+
+// DefaultMaxResponseBytes bounds a Dybaseapi answer: a QueryTokenForMnsQueue answer is about
+// 1.5 KiB (an STS token is up to about 1 KiB), an error answer less; 64 KiB leaves ample room
+// and keeps a hostile or broken endpoint from filling a 128 MB function.
+const DefaultMaxResponseBytes = 64 << 10
 
 var regionPattern = regexp.MustCompile(`^[a-zA-Z0-9_-]+$`)
 
@@ -111,6 +120,9 @@ func (c DybaseapiConfig) withDefaults() DybaseapiConfig {
 	if c.Timeout == 0 {
 		c.Timeout = 10 * time.Second
 	}
+	if c.MaxResponseBytes == 0 {
+		c.MaxResponseBytes = DefaultMaxResponseBytes
+	}
 	return c
 }
 
@@ -125,6 +137,9 @@ func (c DybaseapiConfig) Validate() error {
 	}
 	if c.Timeout < 0 {
 		return fmt.Errorf("token: DybaseapiConfig.Timeout %v: want a positive duration (0 means 10s)", c.Timeout)
+	}
+	if c.MaxResponseBytes < 4<<10 {
+		return fmt.Errorf("token: DybaseapiConfig.MaxResponseBytes %d: want at least 4096 (0 means %d)", c.MaxResponseBytes, DefaultMaxResponseBytes)
 	}
 	return nil
 }
@@ -177,20 +192,68 @@ func NewDybaseapi(cfg DybaseapiConfig) (*Dybaseapi, error) {
 	return &Dybaseapi{cfg: cfg, scheme: strings.ToUpper(u.Scheme), domain: u.Host, base: base}, nil
 }
 
-// ctxTransport binds each SDK request to the caller's context: the V1 SDK builds its requests
-// without one, so this is what makes cancellation reach the network call.
+// ctxTransport binds each SDK request to the caller's context (the V1 SDK builds its requests
+// without one, so this is what makes cancellation reach the network call) and bounds the
+// answer's body (the SDK reads it whole).
 type ctxTransport struct {
-	ctx  context.Context
-	base http.RoundTripper
+	ctx     context.Context
+	base    http.RoundTripper
+	maxBody int64
 }
 
 func (t ctxTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	return t.base.RoundTrip(r.WithContext(t.ctx))
+	resp, err := t.base.RoundTrip(r.WithContext(t.ctx))
+	if err != nil {
+		return nil, err
+	}
+	if resp.ContentLength > t.maxBody {
+		_ = resp.Body.Close()
+		return nil, &bodyTooLargeError{limit: t.maxBody, length: resp.ContentLength}
+	}
+	resp.Body = &limitedBody{rc: resp.Body, limit: t.maxBody}
+	return resp, nil
 }
+
+// bodyTooLargeError is an answer larger than DybaseapiConfig.MaxResponseBytes.
+type bodyTooLargeError struct{ limit, length int64 }
+
+func (e *bodyTooLargeError) Error() string {
+	if e.length > 0 {
+		return fmt.Sprintf("the answer's body of %d bytes exceeds the %d-byte limit; it was not read", e.length, e.limit)
+	}
+	return fmt.Sprintf("the answer's body exceeds the %d-byte limit; reading stopped there", e.limit)
+}
+
+// limitedBody fails a read past its limit instead of truncating silently, so a cut answer is
+// never parsed as a whole one.
+type limitedBody struct {
+	rc          io.ReadCloser
+	limit, read int64
+}
+
+func (b *limitedBody) Read(p []byte) (int, error) {
+	if b.read >= b.limit {
+		// One byte more tells an answer of exactly the limit from a larger one.
+		var one [1]byte
+		n, err := b.rc.Read(one[:])
+		if n > 0 {
+			return 0, &bodyTooLargeError{limit: b.limit}
+		}
+		return 0, err
+	}
+	if left := b.limit - b.read; int64(len(p)) > left {
+		p = p[:left]
+	}
+	n, err := b.rc.Read(p)
+	b.read += int64(n)
+	return n, err
+}
+
+func (b *limitedBody) Close() error { return b.rc.Close() }
 
 func (d *Dybaseapi) newClient(ctx context.Context, c Credentials) (*dybaseapi.Client, error) {
 	config := sdk.NewConfig().WithScheme(d.scheme).WithTimeout(d.cfg.Timeout)
-	config.Transport = ctxTransport{ctx: ctx, base: d.base}
+	config.Transport = ctxTransport{ctx: ctx, base: d.base, maxBody: d.cfg.MaxResponseBytes}
 	var cred sdkcreds.CredentialsProvider
 	if c.SecurityToken != "" {
 		cred = sdkcreds.NewStaticSTSCredentialsProvider(c.AccessKeyID, c.AccessKeySecret, c.SecurityToken)
@@ -221,6 +284,7 @@ func (d *Dybaseapi) Fetch(ctx context.Context, messageType, queueName string) (T
 	if !creds.Valid() {
 		return Token{}, fmt.Errorf("%w: the credential source returned %v", ErrNoCredentials, creds)
 	}
+	caller := ctx
 	ctx, cancel := context.WithTimeout(ctx, d.cfg.Timeout)
 	defer cancel()
 
@@ -238,7 +302,7 @@ func (d *Dybaseapi) Fetch(ctx context.Context, messageType, queueName string) (T
 
 	resp, err := client.QueryTokenForMnsQueue(req)
 	if err != nil {
-		return Token{}, d.callError(ctx, messageType, creds, err)
+		return Token{}, d.callError(caller, ctx, messageType, creds, err)
 	}
 	if resp.Code != "OK" {
 		return Token{}, &FetchError{
@@ -278,7 +342,10 @@ func tokenFromDTO(messageType, requestID string, dto dybaseapi.MessageTokenDTO) 
 // callError turns an SDK error into a FetchError without ever using the SDK's own error text
 // verbatim: ServerError.Error() prints response headers, and transport errors (*url.Error)
 // print the request URL, whose query string carries AccessKeyId and SecurityToken.
-func (d *Dybaseapi) callError(ctx context.Context, messageType string, creds Credentials, err error) error {
+//
+// When the caller's ctx ended, the error wraps its error (Cause) and is not Temporary; when
+// only the call's own Timeout ran out, it is an outage like any other.
+func (d *Dybaseapi) callError(caller, ctx context.Context, messageType string, creds Credentials, err error) error {
 	var se *sdkerrors.ServerError
 	if errors.As(err, &se) {
 		fe := &FetchError{MessageType: messageType, HTTPStatus: se.HttpStatus(), Code: se.ErrorCode(), RequestID: se.RequestId(), Kind: ErrRefused}
@@ -294,8 +361,12 @@ func (d *Dybaseapi) callError(ctx context.Context, messageType string, creds Cre
 		return fe
 	}
 	fe := &FetchError{MessageType: messageType, Kind: ErrUnavailable}
-	if cerr := ctx.Err(); cerr != nil {
+	if cerr := caller.Err(); cerr != nil {
 		fe.Message, fe.Cause = cerr.Error(), cerr
+		return fe
+	}
+	if ctx.Err() != nil {
+		fe.Message = fmt.Sprintf("no answer within the %v timeout (DybaseapiConfig.Timeout)", d.cfg.Timeout)
 		return fe
 	}
 	var ce *sdkerrors.ClientError
@@ -349,4 +420,32 @@ func redact(s string, c Credentials) string {
 		}
 	}
 	return s
+}
+
+// Cause names what kind of failure err is, for logs and error reports, so an operator can tell
+// a missing configuration from an outage from a refusal:
+//   - "no_credentials": the caller's own credentials are missing (ErrNoCredentials);
+//   - "unreachable": Dybaseapi could not be reached or did not answer usefully in time
+//     (DNS, connection, timeout, 5xx, throttling: ErrUnavailable);
+//   - "refused": Dybaseapi answered no (ErrRefused: unknown message type, no permission, a
+//     bad signature);
+//   - "bad_response": Dybaseapi answered with something unusable (ErrBadResponse);
+//   - "deadline": the caller's deadline or cancellation ended the wait;
+//   - "other" for anything else.
+func Cause(err error) string {
+	switch {
+	case err == nil:
+		return ""
+	case errors.Is(err, ErrNoCredentials):
+		return "no_credentials"
+	case errors.Is(err, ErrRefused):
+		return "refused"
+	case errors.Is(err, ErrBadResponse):
+		return "bad_response"
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		return "deadline"
+	case errors.Is(err, ErrUnavailable):
+		return "unreachable"
+	}
+	return "other"
 }

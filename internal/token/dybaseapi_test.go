@@ -74,7 +74,7 @@ func newTestDybaseapi(t *testing.T, endpoint string, creds CredentialSource, tim
 
 func TestDybaseapiFetchesAToken(t *testing.T) {
 	srv := newFakeDybaseapi(t, false, okAnswer)
-	d := newTestDybaseapi(t, srv.URL, StaticCredentials(roleCreds), 0)
+	d := newTestDybaseapi(t, srv.URL, StaticSource(roleCreds), 0)
 	tok, err := d.Fetch(context.Background(), "SmsReport", "Alicom-Queue-1234567890123456-SmsReport")
 	if err != nil {
 		t.Fatal(err)
@@ -100,7 +100,7 @@ func TestDybaseapiFetchesAToken(t *testing.T) {
 
 func TestDybaseapiWithAnAccessKeySendsNoSecurityToken(t *testing.T) {
 	srv := newFakeDybaseapi(t, false, okAnswer)
-	d := newTestDybaseapi(t, srv.URL, StaticCredentials(Credentials{AccessKeyID: "LTAI-user-key", AccessKeySecret: "user-secret-0123456789"}), 0)
+	d := newTestDybaseapi(t, srv.URL, StaticSource(Credentials{AccessKeyID: "LTAI-user-key", AccessKeySecret: "user-secret-0123456789"}), 0)
 	if _, err := d.Fetch(context.Background(), "SmsUp", ""); err != nil {
 		t.Fatal(err)
 	}
@@ -126,12 +126,12 @@ func TestDybaseapiUsesTheCredentialsOfTheInvocation(t *testing.T) {
 
 func TestDybaseapiSpeaksHTTPSWhenTheEndpointSaysSo(t *testing.T) {
 	srv := newFakeDybaseapi(t, true, okAnswer)
-	d := newTestDybaseapi(t, srv.URL, StaticCredentials(roleCreds), 0)
+	d := newTestDybaseapi(t, srv.URL, StaticSource(roleCreds), 0)
 	d.base.TLSClientConfig = srv.Client().Transport.(*http.Transport).TLSClientConfig.Clone()
 	if _, err := d.Fetch(context.Background(), "SmsReport", ""); err != nil {
 		t.Fatal(err)
 	}
-	def, err := NewDybaseapi(DybaseapiConfig{Credentials: StaticCredentials(roleCreds)})
+	def, err := NewDybaseapi(DybaseapiConfig{Credentials: StaticSource(roleCreds)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,7 +192,7 @@ func TestDybaseapiFailures(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := newFakeDybaseapi(t, false, tt.respond)
-			d := newTestDybaseapi(t, srv.URL, StaticCredentials(roleCreds), 0)
+			d := newTestDybaseapi(t, srv.URL, StaticSource(roleCreds), 0)
 			_, err := d.Fetch(context.Background(), "SmsReport", "q")
 			if !errors.Is(err, tt.wantKind) {
 				t.Fatalf("got %v, want %v", err, tt.wantKind)
@@ -214,7 +214,7 @@ func TestDybaseapiTransportFailuresLeakNothing(t *testing.T) {
 	srv := httptest.NewServer(http.NotFoundHandler())
 	endpoint := srv.URL
 	srv.Close()
-	d := newTestDybaseapi(t, endpoint, StaticCredentials(roleCreds), 2*time.Second)
+	d := newTestDybaseapi(t, endpoint, StaticSource(roleCreds), 2*time.Second)
 	_, err := d.Fetch(context.Background(), "SmsReport", "q")
 	if !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("got %v, want ErrUnavailable", err)
@@ -230,7 +230,7 @@ func TestDybaseapiIsBoundedByContextAndTimeout(t *testing.T) {
 	t.Cleanup(func() { close(hang) }) // registered after the server's Close, so it runs first
 
 	t.Run("the caller's deadline ends the call", func(t *testing.T) {
-		d := newTestDybaseapi(t, srv.URL, StaticCredentials(roleCreds), time.Minute)
+		d := newTestDybaseapi(t, srv.URL, StaticSource(roleCreds), time.Minute)
 		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 		defer cancel()
 		start := time.Now()
@@ -243,7 +243,7 @@ func TestDybaseapiIsBoundedByContextAndTimeout(t *testing.T) {
 		}
 	})
 	t.Run("the configured timeout ends the call", func(t *testing.T) {
-		d := newTestDybaseapi(t, srv.URL, StaticCredentials(roleCreds), 200*time.Millisecond)
+		d := newTestDybaseapi(t, srv.URL, StaticSource(roleCreds), 200*time.Millisecond)
 		_, err := d.Fetch(context.Background(), "SmsReport", "q")
 		if !errors.Is(err, ErrUnavailable) {
 			t.Fatalf("got %v, want ErrUnavailable", err)
@@ -253,7 +253,7 @@ func TestDybaseapiIsBoundedByContextAndTimeout(t *testing.T) {
 		}
 	})
 	t.Run("an already cancelled context makes no call", func(t *testing.T) {
-		d := newTestDybaseapi(t, srv.URL, StaticCredentials(roleCreds), time.Minute)
+		d := newTestDybaseapi(t, srv.URL, StaticSource(roleCreds), time.Minute)
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
 		if _, err := d.Fetch(ctx, "SmsReport", "q"); !errors.Is(err, context.Canceled) {
@@ -301,7 +301,7 @@ func TestDybaseapiConfigValidate(t *testing.T) {
 }
 
 func TestDybaseapiRejectsAnEmptyMessageType(t *testing.T) {
-	d := newTestDybaseapi(t, "http://127.0.0.1:1", StaticCredentials(roleCreds), 0)
+	d := newTestDybaseapi(t, "http://127.0.0.1:1", StaticSource(roleCreds), 0)
 	if _, err := d.Fetch(context.Background(), "", "q"); !errors.Is(err, ErrInvalidArgument) {
 		t.Fatalf("got %v", err)
 	}
@@ -309,7 +309,7 @@ func TestDybaseapiRejectsAnEmptyMessageType(t *testing.T) {
 
 // BenchmarkNewSDKClient measures building the SDK client Fetch builds per call.
 func BenchmarkNewSDKClient(b *testing.B) {
-	d, err := NewDybaseapi(DybaseapiConfig{Credentials: StaticCredentials(roleCreds)})
+	d, err := NewDybaseapi(DybaseapiConfig{Credentials: StaticSource(roleCreds)})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -326,7 +326,7 @@ func BenchmarkNewSDKClient(b *testing.B) {
 func BenchmarkFetch(b *testing.B) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { okAnswer(w, nil) }))
 	defer srv.Close()
-	d, err := NewDybaseapi(DybaseapiConfig{Endpoint: srv.URL, Credentials: StaticCredentials(roleCreds)})
+	d, err := NewDybaseapi(DybaseapiConfig{Endpoint: srv.URL, Credentials: StaticSource(roleCreds)})
 	if err != nil {
 		b.Fatal(err)
 	}

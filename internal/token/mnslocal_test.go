@@ -29,7 +29,7 @@ func startEmulator(t testing.TB) *mnslocal.Server {
 
 func TestDybaseapiAgainstTheEmulator(t *testing.T) {
 	srv := startEmulator(t)
-	d := newTestDybaseapi(t, srv.URL(), StaticCredentials(emulatorCreds), 0)
+	d := newTestDybaseapi(t, srv.URL(), StaticSource(emulatorCreds), 0)
 	ctx := context.Background()
 	before := time.Now()
 	tok, err := d.Fetch(ctx, "SmsReport", srv.AlicomQueueName("SmsReport"))
@@ -68,7 +68,7 @@ func TestDybaseapiAgainstTheEmulator(t *testing.T) {
 	}
 	for _, tt := range refusals {
 		t.Run(tt.name, func(t *testing.T) {
-			d := newTestDybaseapi(t, srv.URL(), StaticCredentials(tt.creds), 0)
+			d := newTestDybaseapi(t, srv.URL(), StaticSource(tt.creds), 0)
 			_, err := d.Fetch(ctx, tt.mt, tt.queue)
 			var fe *FetchError
 			if !errors.Is(err, ErrRefused) || !errors.As(err, &fe) || fe.Code != tt.code || fe.RequestID == "" {
@@ -97,7 +97,7 @@ func TestDybaseapiAgainstTheEmulator(t *testing.T) {
 func TestCacheOverTheEmulator(t *testing.T) {
 	srv := startEmulator(t)
 	logs := &logbuf.Buffer{}
-	d := newTestDybaseapi(t, srv.URL(), StaticCredentials(roleCredsFor(emulatorCreds)), 0)
+	d := newTestDybaseapi(t, srv.URL(), StaticSource(roleCredsFor(emulatorCreds)), 0)
 	c, err := NewCache(d, CacheOptions{Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	if err != nil {
 		t.Fatal(err)
@@ -121,10 +121,10 @@ func TestCacheOverTheEmulator(t *testing.T) {
 	}
 	secrets := []string{emulatorCreds.AccessKeySecret, toks[0].AccessKeySecret, toks[0].SecurityToken}
 
-	c.Invalidate("SmsReport", toks[0])
+	c.Reject("SmsReport", toks[0])
 	fresh, err := c.Token(ctx, "SmsReport", srv.AlicomQueueName("SmsReport"))
 	if err != nil || fresh.same(toks[0]) {
-		t.Fatalf("after Invalidate: %v, same=%v", err, fresh.same(toks[0]))
+		t.Fatalf("after Reject: %v, same=%v", err, fresh.same(toks[0]))
 	}
 	secrets = append(secrets, fresh.AccessKeySecret, fresh.SecurityToken)
 
@@ -137,7 +137,7 @@ func TestCacheOverTheEmulator(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 	out := logs.String()
-	for _, want := range []string{`"msg":"alicom token fetched"`, `"msg":"alicom token invalidated"`, `"msg":"alicom token fetch failed"`, "InvalidMessageType", "InternalError"} {
+	for _, want := range []string{`"msg":"alicom token fetched"`, `"msg":"alicom token rejected by the queue server; dropped, the next call fetches a new one"`, `"msg":"alicom token fetch failed"`, "InvalidMessageType", "InternalError"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("log lacks %s:\n%s", want, out)
 		}

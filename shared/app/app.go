@@ -19,6 +19,7 @@ import (
 	"github.com/alicom-drain/alicom-drain/internal/drain"
 	"github.com/alicom-drain/alicom-drain/internal/platform"
 	"github.com/alicom-drain/alicom-drain/internal/queue"
+	"github.com/alicom-drain/alicom-drain/internal/queue/mnsqueue"
 	"github.com/alicom-drain/alicom-drain/internal/token"
 	"github.com/alicom-drain/alicom-drain/shared/dispatch"
 )
@@ -248,7 +249,7 @@ func (d *Drain) queue(messageType, name string) (queue.Queue, error) {
 	if q, ok := d.queues[name]; ok {
 		return q, nil
 	}
-	q, err := queue.NewMNS(queue.MNSConfig{
+	q, err := mnsqueue.New(mnsqueue.Config{
 		Endpoint:       d.cfg.MNSEndpoint,
 		QueueName:      name,
 		Credentials:    d.tokens.ForQueue(messageType, name),

@@ -93,7 +93,7 @@ func (e *env) function(cfg config.Config, register func(r *dispatch.Router)) *Dr
 	if register != nil {
 		register(r)
 	}
-	d, err := New(cfg, r, logger, token.StaticCredentials(token.Credentials{AccessKeyID: customerKey, AccessKeySecret: customerSecret}))
+	d, err := New(cfg, r, logger, token.StaticSource(token.Credentials{AccessKeyID: customerKey, AccessKeySecret: customerSecret}))
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -137,7 +137,7 @@ func (e *env) sinkFunction(cfg config.Config, sinkVars map[string]string, regist
 		e.t.Fatal(err)
 	}
 	logger := NewLogger(e.logs, cfg.LogLevel)
-	creds := token.StaticCredentials(token.Credentials{AccessKeyID: customerKey, AccessKeySecret: customerSecret})
+	creds := token.StaticSource(token.Credentials{AccessKeyID: customerKey, AccessKeySecret: customerSecret})
 	r, closeFn, err := newSinkRouter(cfg, sc, logger, creds)
 	if err != nil {
 		e.t.Fatal(err)
@@ -507,7 +507,7 @@ func TestRecordsAreWrittenUnderAnyLogLevelAndAFailedWriteKeepsTheMessage(t *test
 	if err != nil {
 		t.Fatal(err)
 	}
-	d2, err := New(cfg, r, logger, token.StaticCredentials(token.Credentials{AccessKeyID: customerKey, AccessKeySecret: customerSecret}))
+	d2, err := New(cfg, r, logger, token.StaticSource(token.Credentials{AccessKeyID: customerKey, AccessKeySecret: customerSecret}))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,7 @@
-package queue
+// Package memqueue is a queue.Queue in memory with MNS semantics, for tests of the drain and of
+// anything built on queue.Queue. It passes the same conformance suite (queuetest) as the MNS
+// driver.
+package memqueue
 
 import (
 	"container/list"
@@ -11,30 +14,32 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/alicom-drain/alicom-drain/internal/queue"
 )
 
-// MemoryOptions configure a Memory queue. The zero value is usable.
-type MemoryOptions struct {
+// Options configure a Queue. The zero value is usable.
+type Options struct {
 	// VisibilityTimeout is how long a received message stays invisible; default 30s.
 	VisibilityTimeout time.Duration
 	// Now is the clock for message times and visibility; default time.Now. Long-poll waits
 	// always use real time, so with a fake clock a waiting Receive notices an advance only at
-	// its next wake-up (a Send, a delete, a visibility change or the end of its wait).
+	// its next wake-up (a Send, a delete or the end of its wait).
 	Now func() time.Time
-	// Fault, when set, is asked at the start of every operation ("receive", "delete",
-	// "change visibility"); a non-nil answer fails the operation with that error.
+	// Fault, when set, is asked at the start of every operation ("receive", "delete"); a
+	// non-nil answer fails the operation with that error.
 	Fault func(op string) error
 	// DeleteFault, when set, is asked for every handle of a delete that would succeed; a
 	// non-nil answer reports that handle as failed (partial batch failure) and keeps it.
 	DeleteFault func(handle string) error
 }
 
-// Memory is an in-memory Queue with MNS semantics: visibility timeouts, a fresh receipt handle
-// per receive and per visibility change (the previous one goes stale), DequeueCount, long
-// polling, FIFO order. It is for tests of the drain, and is safe for concurrent use.
-type Memory struct {
+// Queue is an in-memory queue.Queue with MNS semantics: visibility timeouts, a fresh receipt
+// handle per receive (the previous one goes stale), DequeueCount, long polling, FIFO order.
+// It is safe for concurrent use.
+type Queue struct {
 	name string
-	opts MemoryOptions
+	opts Options
 
 	mu      sync.Mutex
 	msgs    *list.List // of *memMessage, in enqueue order
@@ -46,68 +51,68 @@ type Memory struct {
 }
 
 type memMessage struct {
-	Message
+	queue.Message
 	handle    string // current receipt handle; "" while never received
 	invisible time.Time
 }
 
-var _ Queue = (*Memory)(nil)
+var _ queue.Queue = (*Queue)(nil)
 
-// NewMemory returns an empty Memory queue.
-func NewMemory(name string, opts MemoryOptions) *Memory {
+// New returns an empty Queue.
+func New(name string, opts Options) *Queue {
 	if opts.VisibilityTimeout <= 0 {
 		opts.VisibilityTimeout = 30 * time.Second
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Memory{name: name, opts: opts, msgs: list.New(), byID: make(map[string]*list.Element),
+	return &Queue{name: name, opts: opts, msgs: list.New(), byID: make(map[string]*list.Element),
 		changed: make(chan struct{}), fault: opts.Fault}
 }
 
 // Name is the queue's name.
-func (q *Memory) Name() string { return q.name }
+func (q *Queue) Name() string { return q.name }
 
-// SetFault replaces the fault hook (see MemoryOptions.Fault); nil removes it.
-func (q *Memory) SetFault(fn func(op string) error) {
+// SetFault replaces the fault hook (see Options.Fault); nil removes it.
+func (q *Queue) SetFault(fn func(op string) error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.fault = fn
 }
 
-// SetDeleteFault replaces the per-handle delete fault hook (see MemoryOptions.DeleteFault).
-func (q *Memory) SetDeleteFault(fn func(handle string) error) {
+// SetDeleteFault replaces the per-handle delete fault hook (see Options.DeleteFault).
+func (q *Queue) SetDeleteFault(fn func(handle string) error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.opts.DeleteFault = fn
 }
 
 // Send enqueues body with priority 8 and returns the message id.
-func (q *Memory) Send(body string) string {
+func (q *Queue) Send(body string) string {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	id := newMessageID()
 	sum := md5.Sum([]byte(body))
-	m := &memMessage{Message: Message{ID: id, Body: body, BodyMD5: strings.ToUpper(hex.EncodeToString(sum[:])),
+	m := &memMessage{Message: queue.Message{ID: id, Body: body, BodyMD5: strings.ToUpper(hex.EncodeToString(sum[:])),
 		Priority: 8, EnqueueTime: q.opts.Now()}}
 	q.byID[id] = q.msgs.PushBack(m)
 	q.wake()
 	return id
 }
 
-// MemoryStats counts a Memory queue's messages.
-type MemoryStats struct {
+// Stats counts a Queue's messages.
+type Stats struct {
 	Visible   int   // can be received now
 	Invisible int   // received, not yet deleted, visibility timeout running
 	Deleted   int64 // deleted since the queue was made
 }
 
 // Stats returns the current counts.
-func (q *Memory) Stats() MemoryStats {
+func (q *Queue) Stats() Stats {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	now := q.opts.Now()
-	var s MemoryStats
+	var s Stats
 	for e := q.msgs.Front(); e != nil; e = e.Next() {
 		if now.Before(e.Value.(*memMessage).invisible) {
 			s.Invisible++
@@ -120,18 +125,18 @@ func (q *Memory) Stats() MemoryStats {
 }
 
 // Len returns the number of messages not yet deleted.
-func (q *Memory) Len() int {
+func (q *Queue) Len() int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return q.msgs.Len()
 }
 
-func (q *Memory) wake() {
+func (q *Queue) wake() {
 	close(q.changed)
 	q.changed = make(chan struct{})
 }
 
-func (q *Memory) checkFault(op string) error {
+func (q *Queue) checkFault(op string) error {
 	q.mu.Lock()
 	f := q.fault
 	q.mu.Unlock()
@@ -145,9 +150,9 @@ func (q *Memory) checkFault(op string) error {
 }
 
 // Receive returns up to max (1..16) messages, waiting up to wait (at most 30 s) for the first.
-func (q *Memory) Receive(ctx context.Context, max int, wait time.Duration) ([]Message, error) {
-	if max < 1 || max > MaxBatch {
-		return nil, fmt.Errorf("queue %s: receive: max %d: want 1..%d: %w", q.name, max, MaxBatch, ErrInvalidRequest)
+func (q *Queue) Receive(ctx context.Context, max int, wait time.Duration) ([]queue.Message, error) {
+	if max < 1 || max > queue.MaxBatch {
+		return nil, fmt.Errorf("queue %s: receive: max %d: want 1..%d: %w", q.name, max, queue.MaxBatch, queue.ErrInvalidRequest)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("queue %s: receive: %w", q.name, err)
@@ -155,7 +160,7 @@ func (q *Memory) Receive(ctx context.Context, max int, wait time.Duration) ([]Me
 	if err := q.checkFault("receive"); err != nil {
 		return nil, err
 	}
-	deadline := time.Now().Add(min(max0(wait), MaxWait))
+	deadline := time.Now().Add(min(max0(wait), queue.MaxWait))
 	for {
 		q.mu.Lock()
 		out, nextVisible := q.take(max)
@@ -167,7 +172,7 @@ func (q *Memory) Receive(ctx context.Context, max int, wait time.Duration) ([]Me
 		}
 		left := time.Until(deadline)
 		if left <= 0 {
-			return nil, fmt.Errorf("queue %s: receive: %w", q.name, ErrEmpty)
+			return nil, fmt.Errorf("queue %s: receive: %w", q.name, queue.ErrEmpty)
 		}
 		if !nextVisible.IsZero() {
 			left = min(left, nextVisible.Sub(now)+time.Millisecond)
@@ -188,9 +193,9 @@ func max0(d time.Duration) time.Duration { return max(d, 0) }
 
 // take receives up to max visible messages; it also returns when the next invisible message
 // becomes visible. q.mu must be held.
-func (q *Memory) take(max int) ([]Message, time.Time) {
+func (q *Queue) take(max int) ([]queue.Message, time.Time) {
 	now := q.opts.Now()
-	var out []Message
+	var out []queue.Message
 	var next time.Time
 	for e := q.msgs.Front(); e != nil; e = e.Next() {
 		m := e.Value.(*memMessage)
@@ -218,7 +223,7 @@ func (q *Memory) take(max int) ([]Message, time.Time) {
 }
 
 // lookup finds the message whose current, unexpired receipt handle is h. q.mu must be held.
-func (q *Memory) lookup(h string) *list.Element {
+func (q *Queue) lookup(h string) *list.Element {
 	id, _, ok := strings.Cut(h, "-")
 	if !ok {
 		return nil
@@ -235,16 +240,16 @@ func (q *Memory) lookup(h string) *list.Element {
 }
 
 // Delete deletes messages by receipt handle (at most 16); stale handles are failures.
-func (q *Memory) Delete(ctx context.Context, handles []string) ([]DeleteFailure, error) {
+func (q *Queue) Delete(ctx context.Context, handles []string) ([]queue.DeleteFailure, error) {
 	if len(handles) == 0 {
 		return nil, nil
 	}
-	if len(handles) > MaxBatch {
-		return nil, fmt.Errorf("queue %s: delete: %d handles: want at most %d: %w", q.name, len(handles), MaxBatch, ErrInvalidRequest)
+	if len(handles) > queue.MaxBatch {
+		return nil, fmt.Errorf("queue %s: delete: %d handles: want at most %d: %w", q.name, len(handles), queue.MaxBatch, queue.ErrInvalidRequest)
 	}
 	for i, h := range handles {
 		if strings.TrimSpace(h) == "" {
-			return nil, fmt.Errorf("queue %s: delete: handle %d is empty: %w", q.name, i, ErrInvalidRequest)
+			return nil, fmt.Errorf("queue %s: delete: handle %d is empty: %w", q.name, i, queue.ErrInvalidRequest)
 		}
 	}
 	if err := ctx.Err(); err != nil {
@@ -255,16 +260,16 @@ func (q *Memory) Delete(ctx context.Context, handles []string) ([]DeleteFailure,
 	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	var failed []DeleteFailure
+	var failed []queue.DeleteFailure
 	for _, h := range handles {
 		e := q.lookup(h)
 		if e == nil {
-			failed = append(failed, DeleteFailure{ReceiptHandle: h, Err: fmt.Errorf("queue %s: delete: %w", q.name, ErrStaleHandle)})
+			failed = append(failed, queue.DeleteFailure{ReceiptHandle: h, Err: fmt.Errorf("queue %s: delete: %w", q.name, queue.ErrStaleHandle)})
 			continue
 		}
 		if q.opts.DeleteFault != nil {
 			if err := q.opts.DeleteFault(h); err != nil {
-				failed = append(failed, DeleteFailure{ReceiptHandle: h, Err: fmt.Errorf("queue %s: delete: %w", q.name, err)})
+				failed = append(failed, queue.DeleteFailure{ReceiptHandle: h, Err: fmt.Errorf("queue %s: delete: %w", q.name, err)})
 				continue
 			}
 		}
@@ -274,38 +279,6 @@ func (q *Memory) Delete(ctx context.Context, handles []string) ([]DeleteFailure,
 	}
 	q.wake()
 	return failed, nil
-}
-
-// ChangeVisibility hides the message for d (at least 1 s, at most 12 h) from now and returns
-// its new receipt handle; the old one goes stale.
-func (q *Memory) ChangeVisibility(ctx context.Context, handle string, d time.Duration) (string, error) {
-	if strings.TrimSpace(handle) == "" {
-		return "", fmt.Errorf("queue %s: change visibility: empty receipt handle: %w", q.name, ErrInvalidRequest)
-	}
-	sec := (d + time.Second - 1) / time.Second
-	if d <= 0 || sec > 43200 {
-		return "", fmt.Errorf("queue %s: change visibility: visibility %v: want 1s..12h: %w", q.name, d, ErrInvalidRequest)
-	}
-	if err := ctx.Err(); err != nil {
-		return "", fmt.Errorf("queue %s: change visibility: %w", q.name, err)
-	}
-	if err := q.checkFault("change visibility"); err != nil {
-		return "", err
-	}
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	e := q.lookup(handle)
-	if e == nil {
-		return "", fmt.Errorf("queue %s: change visibility: %w", q.name, ErrStaleHandle)
-	}
-	m := e.Value.(*memMessage)
-	q.seq++
-	m.handle = m.ID + "-" + strconv.FormatInt(q.seq, 36)
-	m.ReceiptHandle = m.handle
-	m.invisible = q.opts.Now().Add(sec * time.Second)
-	m.NextVisibleTime = m.invisible
-	q.wake()
-	return m.handle, nil
 }
 
 func newMessageID() string {

@@ -1,4 +1,4 @@
-package queue
+package mnsqueue
 
 import (
 	"fmt"
@@ -74,8 +74,8 @@ func TestTheStashIsConsistentUnderConcurrency(t *testing.T) {
 	wg.Wait()
 }
 
-func TestStaticCredentialsHideTheSecret(t *testing.T) {
-	s := StaticCredentials{AccessKeyID: "LTAI5tExampleKey", AccessKeySecret: "top-secret-value", SecurityToken: "sts-token-value"}
+func TestStaticKeysHideTheSecret(t *testing.T) {
+	s := StaticKeys{AccessKeyID: "LTAI5tExampleKey", AccessKeySecret: "top-secret-value", SecurityToken: "sts-token-value"}
 	for _, f := range []string{"%v", "%+v", "%#v", "%s"} {
 		out := fmt.Sprintf(f, s)
 		if strings.Contains(out, "top-secret-value") || strings.Contains(out, "sts-token-value") {

@@ -1,4 +1,4 @@
-package queue
+package mnsqueue
 
 import (
 	"errors"
@@ -8,13 +8,15 @@ import (
 
 	ali_mns "github.com/aliyun/aliyun-mns-go-sdk"
 	gerrors "github.com/gogap/errors"
+
+	"github.com/alicom-drain/alicom-drain/internal/queue"
 )
 
-// MNSError is a failed MNS operation. Kind is one of this package's error values (nil for
-// codes the drain has no decision for), so errors.Is(err, ErrQueueNotExist) works; the text
+// Error is a failed MNS operation. Kind is one of package queue's error kinds (nil for codes
+// the drain has no decision for), so errors.Is(err, queue.ErrQueueNotExist) works; the text
 // names the MNS code and request id and never credentials.
-type MNSError struct {
-	Op        string // "receive", "delete", "change visibility"
+type Error struct {
+	Op        string // "receive", "delete"
 	Queue     string
 	Code      string // the MNS error code; empty for transport failures
 	RequestID string
@@ -22,7 +24,7 @@ type MNSError struct {
 	Kind      error
 }
 
-func (e *MNSError) Error() string {
+func (e *Error) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "queue %s: %s: ", e.Queue, e.Op)
 	switch {
@@ -46,53 +48,67 @@ func (e *MNSError) Error() string {
 }
 
 // Unwrap returns Kind.
-func (e *MNSError) Unwrap() error { return e.Kind }
+func (e *Error) Unwrap() error { return e.Kind }
 
-// kindOf maps an MNS error code (and, for codes that do not say, its message) to the
-// package's error values. op matters for MessageNotExist: an empty queue on receive, a stale
-// handle on delete and change visibility.
-func kindOf(op, code, message string) error {
+// kindOf maps an MNS error code (and, for codes that do not say, its message) to package
+// queue's error kinds. op matters for MessageNotExist: an empty queue on receive, a stale
+// handle on delete. withToken says whether the request carried a security token.
+//
+// queue.ErrTokenRejected (the token is worth replacing) is, for a request signed with a
+// security token:
+//   - SecurityTokenExpired, and any code naming an expired token (ExpiredToken,
+//     InvalidSecurityToken.Expired...): queue.ErrTokenExpired, a case of ErrTokenRejected;
+//   - InvalidSecurityToken and other codes naming the security token (SecurityTokenMalformed,
+//     InvalidSecurityToken.Mismatch...);
+//   - InvalidAccessKeyId (and .NotFound, .Inactive): the token's key is unknown, as when its
+//     issuer forgot or revoked it;
+//   - SignatureDoesNotMatch: the token's secret no longer matches its key;
+//   - AccessDenied, AccessDeniedByRamPolicy or Forbidden whose message names the token.
+//
+// Without a security token those codes are queue.ErrAccessDenied: fixed keys that are wrong
+// stay wrong. AccessDenied that does not name a token (a token scoped to another queue, a RAM
+// policy) is queue.ErrAccessDenied either way.
+func kindOf(op, code, message string, withToken bool) error {
 	switch code {
 	case "MessageNotExist":
 		if op == "receive" {
-			return ErrEmpty
+			return queue.ErrEmpty
 		}
-		return ErrStaleHandle
+		return queue.ErrStaleHandle
 	case "ReceiptHandleError":
-		return ErrStaleHandle
+		return queue.ErrStaleHandle
 	case "QueueNotExist":
-		return ErrQueueNotExist
-	case "AccessDenied", "AccessDeniedByRamPolicy", "InvalidAccessKeyId", "SignatureDoesNotMatch", "Forbidden":
-		if mentionsExpiredToken(message) {
-			return ErrTokenExpired
-		}
-		return ErrAccessDenied
+		return queue.ErrQueueNotExist
 	case "QpsLimitExceeded", "Throttling", "TooManyRequests":
-		return ErrThrottled
+		return queue.ErrThrottled
 	case "InternalError", "ServiceUnavailable", "ServerBusy", "GatewayTimeout":
-		return ErrTransport
+		return queue.ErrTransport
 	case "InvalidArgument", "MalformedXML", "MissingReceiptHandle", "MissingVisibilityTimeout",
 		"InvalidQueryString", "InvalidRequestURL", "InvalidQueueName", "QueueNameLengthError":
-		return ErrInvalidRequest
+		return queue.ErrInvalidRequest
 	}
-	if isTokenCode(code) {
-		return ErrTokenExpired
+	lc, lm := strings.ToLower(code), strings.ToLower(message)
+	switch {
+	case strings.HasPrefix(lc, "accessdenied") || lc == "forbidden":
+		if withToken && strings.Contains(lm, "token") {
+			if strings.Contains(lm, "expired") {
+				return queue.ErrTokenExpired
+			}
+			return queue.ErrTokenRejected
+		}
+		return queue.ErrAccessDenied
+	case strings.Contains(lc, "token"):
+		if strings.Contains(lc, "expired") || strings.Contains(lm, "expired") {
+			return queue.ErrTokenExpired
+		}
+		return queue.ErrTokenRejected
+	case strings.HasPrefix(lc, "invalidaccesskeyid") || lc == "signaturedoesnotmatch":
+		if withToken {
+			return queue.ErrTokenRejected
+		}
+		return queue.ErrAccessDenied
 	}
 	return nil
-}
-
-// isTokenCode recognises the codes of a rejected STS token: SecurityTokenExpired (MNS, OSS,
-// mnslocal), InvalidSecurityToken, InvalidSecurityToken.Expired, ExpiredToken... A fresh token
-// is the remedy for all of them.
-func isTokenCode(code string) bool {
-	c := strings.ToLower(code)
-	return strings.Contains(c, "securitytoken") || strings.Contains(c, "tokenexpired") || strings.Contains(c, "expiredtoken") ||
-		(strings.Contains(c, "token") && strings.Contains(c, "expired"))
-}
-
-func mentionsExpiredToken(message string) bool {
-	m := strings.ToLower(message)
-	return strings.Contains(m, "token") && strings.Contains(m, "expired")
 }
 
 var (
@@ -116,37 +132,37 @@ func submatch(re *regexp.Regexp, s string) string {
 	return ""
 }
 
-// classify turns an error of the MNS SDK into an MNSError. The SDK's errors are gogap/errors
+// classify turns an error of the MNS SDK into an Error. The SDK's errors are gogap/errors
 // values identified by namespace and number; the server's code is only in their text, from
 // which it is read back.
-func classify(op string, err error) *MNSError {
-	e := &MNSError{Op: op}
+func classify(op string, err error, withToken bool) *Error {
+	e := &Error{Op: op}
 	var ge gerrors.ErrCode
 	if !errors.As(err, &ge) {
-		e.Kind, e.Message = ErrTransport, err.Error()
+		e.Kind, e.Message = queue.ErrTransport, err.Error()
 		return e
 	}
 	text := reGogapID.ReplaceAllString(ge.Error(), "")
 	switch {
 	case ali_mns.ERR_SEND_REQUEST_FAILED.IsEqual(ge):
 		// Dial, write, read or timeout failure of the HTTP exchange.
-		e.Kind, e.Message = ErrTransport, strings.TrimPrefix(text, "send request failed, ")
+		e.Kind, e.Message = queue.ErrTransport, strings.TrimPrefix(text, "send request failed, ")
 	case ali_mns.ERR_UNMARSHAL_ERROR_RESPONSE_FAILED.IsEqual(ge):
 		// A failure status whose body the SDK could not decode: an MNS error body it
 		// tripped over (batch operations), or a proxy's page.
 		if code := submatch(reBodyCode, text); code != "" {
 			e.Code, e.RequestID, e.Message = code, submatch(reBodyReqID, text), submatch(reBodyMessage, text)
-			e.Kind = kindOf(op, e.Code, e.Message)
+			e.Kind = kindOf(op, e.Code, e.Message, withToken)
 		} else {
-			e.Kind, e.Message = ErrTransport, "an error answer that is not MNS XML: "+shorten(text)
+			e.Kind, e.Message = queue.ErrTransport, "an error answer that is not MNS XML: "+shorten(text)
 		}
 	case ali_mns.ERR_UNMARSHAL_RESPONSE_FAILED.IsEqual(ge):
-		e.Kind, e.Message = ErrTransport, "an unreadable answer: "+shorten(text)
+		e.Kind, e.Message = queue.ErrTransport, "an unreadable answer: "+shorten(text)
 	case strings.Contains(text, "ali_mns response status error"):
 		e.Code = submatch(reStatusCode, text)
 		e.Message = submatch(reStatusMessage, text)
 		e.RequestID = submatch(reStatusReqID, text)
-		e.Kind = kindOf(op, e.Code, e.Message)
+		e.Kind = kindOf(op, e.Code, e.Message, withToken)
 	default:
 		e.Message = shorten(text)
 	}

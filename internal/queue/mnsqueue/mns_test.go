@@ -1,10 +1,9 @@
-package queue_test
+package mnsqueue_test
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/alicom-drain/alicom-drain/internal/logbuf"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -14,13 +13,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alicom-drain/alicom-drain/internal/logbuf"
 	"github.com/alicom-drain/alicom-drain/internal/queue"
+	"github.com/alicom-drain/alicom-drain/internal/queue/mnsqueue"
 	"github.com/alicom-drain/alicom-drain/internal/queue/queuetest"
 	"github.com/alicom-drain/alicom-drain/internal/token"
 	"github.com/alicom-drain/alicom-drain/shared/mnslocal"
 )
 
-var customerKeys = queue.StaticCredentials{AccessKeyID: mnslocal.DefaultAccessKeyID, AccessKeySecret: mnslocal.DefaultAccessKeySecret}
+var customerKeys = mnsqueue.StaticKeys{AccessKeyID: mnslocal.DefaultAccessKeyID, AccessKeySecret: mnslocal.DefaultAccessKeySecret}
 
 func startEmulator(t testing.TB, cfg mnslocal.Config) *mnslocal.Server {
 	t.Helper()
@@ -33,9 +34,9 @@ func startEmulator(t testing.TB, cfg mnslocal.Config) *mnslocal.Server {
 	return srv
 }
 
-func newMNS(t testing.TB, cfg queue.MNSConfig) *queue.MNS {
+func newMNS(t testing.TB, cfg mnsqueue.Config) *mnsqueue.Queue {
 	t.Helper()
-	m, err := queue.NewMNS(cfg)
+	m, err := mnsqueue.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,14 +45,14 @@ func newMNS(t testing.TB, cfg queue.MNSConfig) *queue.MNS {
 
 var queueSeq atomic.Int64
 
-func TestMNSConformance(t *testing.T) {
+func TestConformance(t *testing.T) {
 	srv := startEmulator(t, mnslocal.Config{MessageTypes: []string{}})
-	queuetest.RunConformance(t, func(t *testing.T) (queue.Queue, func(string)) {
+	queuetest.RunConformance(t, func(t *testing.T, visibility time.Duration) (queue.Queue, func(string)) {
 		name := fmt.Sprintf("conformance-%d", queueSeq.Add(1))
-		if err := srv.CreateQueue(name, 30*time.Second); err != nil {
+		if err := srv.CreateQueue(name, visibility); err != nil {
 			t.Fatal(err)
 		}
-		q := newMNS(t, queue.MNSConfig{Endpoint: srv.URL(), QueueName: name, Credentials: customerKeys})
+		q := newMNS(t, mnsqueue.Config{Endpoint: srv.URL(), QueueName: name, Credentials: customerKeys})
 		return q, func(body string) {
 			if _, err := srv.SendMessage(name, body); err != nil {
 				t.Fatal(err)
@@ -65,7 +66,7 @@ func TestMNSRedeliversAfterTheQueuesVisibilityTimeout(t *testing.T) {
 	if err := srv.CreateQueue("short", time.Second); err != nil {
 		t.Fatal(err)
 	}
-	q := newMNS(t, queue.MNSConfig{Endpoint: srv.URL(), QueueName: "short", Credentials: customerKeys})
+	q := newMNS(t, mnsqueue.Config{Endpoint: srv.URL(), QueueName: "short", Credentials: customerKeys})
 	if _, err := srv.SendMessage("short", "x"); err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +92,7 @@ func TestMNSReachesLoopbackEndpointsWithoutThePanic(t *testing.T) {
 	port := srv.URL()[strings.LastIndex(srv.URL(), ":")+1:]
 	for _, endpoint := range []string{srv.URL(), "http://localhost:" + port, "http://127.0.0.1:" + port + "/"} {
 		t.Run(endpoint, func(t *testing.T) {
-			q := newMNS(t, queue.MNSConfig{Endpoint: endpoint, QueueName: "q", Credentials: customerKeys})
+			q := newMNS(t, mnsqueue.Config{Endpoint: endpoint, QueueName: "q", Credentials: customerKeys})
 			if _, err := srv.SendMessage("q", "hi"); err != nil {
 				t.Fatal(err)
 			}
@@ -106,7 +107,7 @@ func TestMNSReachesLoopbackEndpointsWithoutThePanic(t *testing.T) {
 	}
 }
 
-func TestNewMNSNeverPanics(t *testing.T) {
+func TestNewNeverPanics(t *testing.T) {
 	tests := []struct {
 		name     string
 		endpoint string
@@ -126,7 +127,7 @@ func TestNewMNSNeverPanics(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			m, err := queue.NewMNS(queue.MNSConfig{Endpoint: tt.endpoint, QueueName: "q", Credentials: customerKeys})
+			m, err := mnsqueue.New(mnsqueue.Config{Endpoint: tt.endpoint, QueueName: "q", Credentials: customerKeys})
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("got %v, want an error mentioning %q", err, tt.wantErr)
@@ -140,18 +141,18 @@ func TestNewMNSNeverPanics(t *testing.T) {
 	}
 }
 
-func TestMNSConfigValidate(t *testing.T) {
+func TestConfigValidate(t *testing.T) {
 	tests := []struct {
 		name    string
-		cfg     queue.MNSConfig
+		cfg     mnsqueue.Config
 		wantErr string
 	}{
-		{name: "a queue name and credentials are enough", cfg: queue.MNSConfig{QueueName: "Alicom-Queue-1-SmsReport", Credentials: customerKeys}},
-		{name: "the queue name is required", cfg: queue.MNSConfig{Credentials: customerKeys}, wantErr: "QueueName"},
-		{name: "a queue name with a slash is rejected", cfg: queue.MNSConfig{QueueName: "a/b", Credentials: customerKeys}, wantErr: "QueueName"},
-		{name: "credentials are required", cfg: queue.MNSConfig{QueueName: "q"}, wantErr: "Credentials"},
-		{name: "a request timeout shorter than 4s is rejected", cfg: queue.MNSConfig{QueueName: "q", Credentials: customerKeys, RequestTimeout: time.Second}, wantErr: "RequestTimeout"},
-		{name: "a negative connection count is rejected", cfg: queue.MNSConfig{QueueName: "q", Credentials: customerKeys, MaxConns: -1}, wantErr: "MaxConns"},
+		{name: "a queue name and credentials are enough", cfg: mnsqueue.Config{QueueName: "Alicom-Queue-1-SmsReport", Credentials: customerKeys}},
+		{name: "the queue name is required", cfg: mnsqueue.Config{Credentials: customerKeys}, wantErr: "QueueName"},
+		{name: "a queue name with a slash is rejected", cfg: mnsqueue.Config{QueueName: "a/b", Credentials: customerKeys}, wantErr: "QueueName"},
+		{name: "credentials are required", cfg: mnsqueue.Config{QueueName: "q"}, wantErr: "Credentials"},
+		{name: "a request timeout shorter than 4s is rejected", cfg: mnsqueue.Config{QueueName: "q", Credentials: customerKeys, RequestTimeout: time.Second}, wantErr: "RequestTimeout"},
+		{name: "a negative connection count is rejected", cfg: mnsqueue.Config{QueueName: "q", Credentials: customerKeys, MaxConns: -1}, wantErr: "MaxConns"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -165,8 +166,8 @@ func TestMNSConfigValidate(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 				t.Fatalf("got %v, want an error mentioning %q", err, tt.wantErr)
 			}
-			if _, err := queue.NewMNS(tt.cfg); err == nil {
-				t.Fatal("NewMNS accepted an invalid config")
+			if _, err := mnsqueue.New(tt.cfg); err == nil {
+				t.Fatal("New accepted an invalid config")
 			}
 		})
 	}
@@ -186,7 +187,7 @@ func newAlicomSetup(t testing.TB) *alicomSetup {
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	srv := startEmulator(t, mnslocal.Config{MessageTypes: []string{"SmsReport", "SmsUp"}})
 	f, err := token.NewDybaseapi(token.DybaseapiConfig{Endpoint: srv.URL(),
-		Credentials: token.StaticCredentials(token.Credentials{AccessKeyID: mnslocal.DefaultAccessKeyID, AccessKeySecret: mnslocal.DefaultAccessKeySecret})})
+		Credentials: token.StaticSource(token.Credentials{AccessKeyID: mnslocal.DefaultAccessKeyID, AccessKeySecret: mnslocal.DefaultAccessKeySecret})})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,9 +200,9 @@ func newAlicomSetup(t testing.TB) *alicomSetup {
 
 // queue opens the SmsReport queue with the token of messageType (another type's token is
 // valid, but for its own queue only).
-func (a *alicomSetup) queue(t testing.TB, messageType string, onExpired func()) *queue.MNS {
-	return newMNS(t, queue.MNSConfig{Endpoint: a.srv.URL(), QueueName: a.srv.AlicomQueueName("SmsReport"),
-		Credentials: a.cache.ForQueue(messageType, a.srv.AlicomQueueName(messageType)), OnTokenExpired: onExpired})
+func (a *alicomSetup) queue(t testing.TB, messageType string, onExpired func()) *mnsqueue.Queue {
+	return newMNS(t, mnsqueue.Config{Endpoint: a.srv.URL(), QueueName: a.srv.AlicomQueueName("SmsReport"),
+		Credentials: a.cache.ForQueue(messageType, a.srv.AlicomQueueName(messageType)), OnTokenRejected: onExpired})
 }
 
 func (a *alicomSetup) send(t testing.TB, n int) {
@@ -236,69 +237,110 @@ func drain(ctx context.Context, t *testing.T, q queue.Queue) int {
 	}
 }
 
-func TestMNSWithAlicomTokensSurvivesTokenExpiry(t *testing.T) {
+func TestARejectedTokenIsReplacedWithinTheCall(t *testing.T) {
+	for _, tt := range []struct {
+		name     string
+		reject   func(*mnslocal.Server)
+		wantCode string
+	}{
+		{"an expired token (SecurityTokenExpired)", (*mnslocal.Server).ExpireTokens, "SecurityTokenExpired"},
+		{"a token whose key the issuer forgot (InvalidAccessKeyId)", (*mnslocal.Server).ForgetTokens, "InvalidAccessKeyId"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			a := newAlicomSetup(t)
+			var rejected atomic.Int64
+			q := a.queue(t, "SmsReport", func() { rejected.Add(1) })
+			ctx := context.Background()
+			a.send(t, 20)
+			if got := drain(ctx, t, q); got != 20 {
+				t.Fatalf("drained %d, want 20", got)
+			}
+			if a.cache.Fetches() != 1 || a.srv.Stats().TokenRequests != 1 {
+				t.Fatalf("fetches %d, token requests %d; want one token for the whole drain", a.cache.Fetches(), a.srv.Stats().TokenRequests)
+			}
+
+			tt.reject(a.srv)
+			a.send(t, 3)
+			// Several receivers meet the rejected token at once: each reports it, the cache
+			// drops it once, one refetch serves them all, and every call succeeds.
+			const receivers = 6
+			var wg sync.WaitGroup
+			results := make([][]queue.Message, receivers)
+			errs := make([]error, receivers)
+			for i := range receivers {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					results[i], errs[i] = q.Receive(ctx, 1, 0)
+				}()
+			}
+			wg.Wait()
+			received := 0
+			for i, err := range errs {
+				switch {
+				case err == nil:
+					received += len(results[i])
+					if failed, err := q.Delete(ctx, []string{results[i][0].ReceiptHandle}); err != nil || len(failed) > 0 {
+						t.Fatalf("Delete: %v %+v", err, failed)
+					}
+				case errors.Is(err, queue.ErrEmpty):
+				default:
+					t.Fatalf("receiver %d: %v; want the call to recover with a fresh token", i, err)
+				}
+			}
+			if rejected.Load() == 0 {
+				t.Fatal("no receiver saw the rejected token")
+			}
+			if got := received + drain(ctx, t, q); got != 3 {
+				t.Fatalf("after the refresh received %d, want 3", got)
+			}
+			if a.cache.Fetches() != 2 || a.srv.Stats().TokenRequests != 2 {
+				t.Fatalf("fetches = %d (token requests %d), want 2: one refetch for %d reports", a.cache.Fetches(), a.srv.Stats().TokenRequests, rejected.Load())
+			}
+			if l := a.logs.String(); !strings.Contains(l, "alicom token fetched") || !strings.Contains(l, "rejected by the queue server") {
+				t.Errorf("expected fetch and rejection log lines:\n%s", l)
+			}
+
+			// Rejected again at once: the fresh token is kept (one refetch per holdoff) and the
+			// call fails, naming the server's code.
+			tt.reject(a.srv)
+			_, err := q.Receive(ctx, 1, 0)
+			if !errors.Is(err, queue.ErrTokenRejected) || !strings.Contains(err.Error(), tt.wantCode) || !strings.Contains(err.Error(), "request id") {
+				t.Fatalf("got %v, want ErrTokenRejected naming %s and the request id", err, tt.wantCode)
+			}
+			if a.cache.Fetches() != 2 {
+				t.Fatalf("fetches = %d, want still 2 within the holdoff", a.cache.Fetches())
+			}
+		})
+	}
+}
+
+func TestAFailingRefetchFailsTheCallWithTheTokenError(t *testing.T) {
 	a := newAlicomSetup(t)
-	var expiredCalls atomic.Int64
-	q := a.queue(t, "SmsReport", func() { expiredCalls.Add(1) })
+	q := a.queue(t, "SmsReport", nil)
+	a.send(t, 1)
 	ctx := context.Background()
-
-	a.send(t, 20)
-	if got := drain(ctx, t, q); got != 20 {
-		t.Fatalf("drained %d, want 20", got)
-	}
-	if a.cache.Fetches() != 1 || a.srv.Stats().TokenRequests != 1 {
-		t.Fatalf("fetches %d, token requests %d; want one token for the whole drain", a.cache.Fetches(), a.srv.Stats().TokenRequests)
-	}
-
+	drain(ctx, t, q)
 	a.srv.ExpireTokens()
-	a.send(t, 3)
-	// Several receivers meet the expired token at once: each reports it, the cache drops it
-	// once, and one refetch serves them all. A receiver that asks for its token after the
-	// refetch simply succeeds.
-	const receivers = 6
-	var wg sync.WaitGroup
-	results := make([][]queue.Message, receivers)
-	errs := make([]error, receivers)
-	for i := range receivers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			results[i], errs[i] = q.Receive(ctx, 1, 0)
-		}()
+	a.srv.SetFault("QueryTokenForMnsQueue", mnslocal.Fault{Rate: 1, Kind: mnslocal.FaultInternalError})
+	_, err := q.Receive(ctx, 1, 0)
+	if !errors.Is(err, queue.ErrCredentials) || !errors.Is(err, queue.ErrTransport) || !errors.Is(err, token.ErrUnavailable) {
+		t.Fatalf("got %v, want the refetch's outage (ErrCredentials, ErrTransport)", err)
 	}
-	wg.Wait()
-	expired, received := 0, 0
-	for i, err := range errs {
-		switch {
-		case errors.Is(err, queue.ErrTokenExpired):
-			expired++
-			if !strings.Contains(err.Error(), "SecurityTokenExpired") || !strings.Contains(err.Error(), "request id") {
-				t.Errorf("error %q should name the MNS code and request id", err)
-			}
-		case err == nil:
-			received += len(results[i])
-			if failed, err := q.Delete(ctx, []string{results[i][0].ReceiptHandle}); err != nil || len(failed) > 0 {
-				t.Fatalf("Delete: %v %+v", err, failed)
-			}
-		case errors.Is(err, queue.ErrEmpty):
-		default:
-			t.Fatalf("receiver %d: %v", i, err)
-		}
+}
+
+func TestFixedKeysAreNotRetriedWhenRejected(t *testing.T) {
+	srv := startEmulator(t, mnslocal.Config{Queues: []string{"q"}, MessageTypes: []string{}})
+	var rejected atomic.Int64
+	q := newMNS(t, mnsqueue.Config{Endpoint: srv.URL(), QueueName: "q", OnTokenRejected: func() { rejected.Add(1) },
+		Credentials: mnsqueue.StaticKeys{AccessKeyID: "STS.nobody", AccessKeySecret: "s", SecurityToken: "t"}})
+	before := srv.Stats().MNSRequests
+	_, err := q.Receive(context.Background(), 1, 0)
+	if !errors.Is(err, queue.ErrTokenRejected) || !strings.Contains(err.Error(), "InvalidAccessKeyId") {
+		t.Fatalf("got %v, want ErrTokenRejected", err)
 	}
-	if expired == 0 {
-		t.Fatal("no receiver saw the expired token")
-	}
-	if expiredCalls.Load() != int64(expired) {
-		t.Errorf("OnTokenExpired called %d times, want %d", expiredCalls.Load(), expired)
-	}
-	if got := received + drain(ctx, t, q); got != 3 {
-		t.Fatalf("after the refresh received %d, want 3", got)
-	}
-	if a.cache.Fetches() != 2 || a.srv.Stats().TokenRequests != 2 {
-		t.Fatalf("fetches = %d (token requests %d), want 2: one refetch for %d reports", a.cache.Fetches(), a.srv.Stats().TokenRequests, expired)
-	}
-	if l := a.logs.String(); !strings.Contains(l, "alicom token fetched") || !strings.Contains(l, "alicom token invalidated") {
-		t.Errorf("expected fetch and invalidation log lines:\n%s", l)
+	if n := srv.Stats().MNSRequests - before; n != 1 || rejected.Load() != 1 {
+		t.Fatalf("%d requests, %d rejections reported; want 1 and 1: fixed keys cannot be replaced", n, rejected.Load())
 	}
 }
 
@@ -315,13 +357,13 @@ func TestMNSRejectsATokenForAnotherMessageType(t *testing.T) {
 func TestMNSErrorMapping(t *testing.T) {
 	srv := startEmulator(t, mnslocal.Config{Queues: []string{"q"}, MessageTypes: []string{}})
 	ctx := context.Background()
-	good := func(t *testing.T, timeout time.Duration) *queue.MNS {
-		return newMNS(t, queue.MNSConfig{Endpoint: srv.URL(), QueueName: "q", Credentials: customerKeys, RequestTimeout: timeout})
+	good := func(t *testing.T, timeout time.Duration) *mnsqueue.Queue {
+		return newMNS(t, mnsqueue.Config{Endpoint: srv.URL(), QueueName: "q", Credentials: customerKeys, RequestTimeout: timeout})
 	}
-	receive := func(q *queue.MNS) error { _, err := q.Receive(ctx, 1, 0); return err }
+	receive := func(q *mnsqueue.Queue) error { _, err := q.Receive(ctx, 1, 0); return err }
 
 	t.Run("a missing queue is ErrQueueNotExist", func(t *testing.T) {
-		q := newMNS(t, queue.MNSConfig{Endpoint: srv.URL(), QueueName: "no-such-queue", Credentials: customerKeys})
+		q := newMNS(t, mnsqueue.Config{Endpoint: srv.URL(), QueueName: "no-such-queue", Credentials: customerKeys})
 		err := receive(q)
 		if !errors.Is(err, queue.ErrQueueNotExist) || !strings.Contains(err.Error(), "QueueNotExist") {
 			t.Fatalf("got %v", err)
@@ -331,15 +373,15 @@ func TestMNSErrorMapping(t *testing.T) {
 		}
 	})
 	t.Run("a wrong secret is ErrAccessDenied and the secret is not in the error", func(t *testing.T) {
-		q := newMNS(t, queue.MNSConfig{Endpoint: srv.URL(), QueueName: "q",
-			Credentials: queue.StaticCredentials{AccessKeyID: mnslocal.DefaultAccessKeyID, AccessKeySecret: "wrong-secret-123"}})
+		q := newMNS(t, mnsqueue.Config{Endpoint: srv.URL(), QueueName: "q",
+			Credentials: mnsqueue.StaticKeys{AccessKeyID: mnslocal.DefaultAccessKeyID, AccessKeySecret: "wrong-secret-123"}})
 		err := receive(q)
 		if !errors.Is(err, queue.ErrAccessDenied) || strings.Contains(err.Error(), "wrong-secret-123") {
 			t.Fatalf("got %v", err)
 		}
 	})
 	t.Run("an unknown key is ErrAccessDenied", func(t *testing.T) {
-		q := newMNS(t, queue.MNSConfig{Endpoint: srv.URL(), QueueName: "q", Credentials: queue.StaticCredentials{AccessKeyID: "nobody", AccessKeySecret: "s"}})
+		q := newMNS(t, mnsqueue.Config{Endpoint: srv.URL(), QueueName: "q", Credentials: mnsqueue.StaticKeys{AccessKeyID: "nobody", AccessKeySecret: "s"}})
 		if err := receive(q); !errors.Is(err, queue.ErrAccessDenied) {
 			t.Fatalf("got %v", err)
 		}
@@ -347,13 +389,12 @@ func TestMNSErrorMapping(t *testing.T) {
 	for _, f := range []struct {
 		op   string
 		kind mnslocal.FaultKind
-		call func(q *queue.MNS) error
+		call func(q *mnsqueue.Queue) error
 	}{
 		{"BatchReceiveMessage", mnslocal.FaultInternalError, receive},
 		{"BatchReceiveMessage", mnslocal.FaultDrop, receive},
-		{"BatchDeleteMessage", mnslocal.FaultInternalError, func(q *queue.MNS) error { _, err := q.Delete(ctx, []string{"h"}); return err }},
-		{"BatchDeleteMessage", mnslocal.FaultDrop, func(q *queue.MNS) error { _, err := q.Delete(ctx, []string{"h"}); return err }},
-		{"ChangeMessageVisibility", mnslocal.FaultDrop, func(q *queue.MNS) error { _, err := q.ChangeVisibility(ctx, "h", time.Second); return err }},
+		{"BatchDeleteMessage", mnslocal.FaultInternalError, func(q *mnsqueue.Queue) error { _, err := q.Delete(ctx, []string{"h"}); return err }},
+		{"BatchDeleteMessage", mnslocal.FaultDrop, func(q *mnsqueue.Queue) error { _, err := q.Delete(ctx, []string{"h"}); return err }},
 	} {
 		t.Run(fmt.Sprintf("fault %s on %s is ErrTransport", f.kind, f.op), func(t *testing.T) {
 			srv.SetFault(f.op, mnslocal.Fault{Rate: 1, Kind: f.kind})
@@ -374,16 +415,11 @@ func TestMNSErrorMapping(t *testing.T) {
 			t.Fatalf("took %v with a 4s RequestTimeout", took)
 		}
 	})
-	t.Run("a malformed visibility change handle is ErrStaleHandle", func(t *testing.T) {
-		if _, err := good(t, 0).ChangeVisibility(ctx, "garbage", time.Second); !errors.Is(err, queue.ErrStaleHandle) {
-			t.Fatalf("got %v", err)
-		}
-	})
 }
 
 func TestMNSReceiveHonoursTheCallersContext(t *testing.T) {
 	srv := startEmulator(t, mnslocal.Config{Queues: []string{"q"}, MessageTypes: []string{}})
-	q := newMNS(t, queue.MNSConfig{Endpoint: srv.URL(), QueueName: "q", Credentials: customerKeys})
+	q := newMNS(t, mnsqueue.Config{Endpoint: srv.URL(), QueueName: "q", Credentials: customerKeys})
 
 	t.Run("a deadline shorter than the wait shortens the long poll", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 2500*time.Millisecond)
@@ -418,14 +454,15 @@ func TestMNSErrorsAndLogsCarryNoSecrets(t *testing.T) {
 		t.Fatal(err)
 	}
 	a.srv.ExpireTokens()
-	_, err = q.Receive(ctx, 1, 0)
+	_, err = q.Receive(ctx, 1, 0) // recovers with a fresh token
 	texts = append(texts, fmt.Sprint(err))
-	_, err = q.Receive(ctx, 1, 0)
+	a.srv.ExpireTokens()
+	_, err = q.Receive(ctx, 1, 0) // fails: the fresh token is kept within the holdoff
 	texts = append(texts, fmt.Sprint(err))
 	_, err = a.queue(t, "SmsUp", nil).Receive(ctx, 1, 0)
 	texts = append(texts, fmt.Sprint(err))
 	a.srv.SetFault("QueryTokenForMnsQueue", mnslocal.Fault{Rate: 1, Kind: mnslocal.FaultInternalError})
-	a.cache.Invalidate("SmsReport", tok)
+	a.cache.Reject("SmsReport", tok)
 	_, err = a.cache.Token(ctx, "VoiceReport", "x")
 	texts = append(texts, fmt.Sprint(err))
 	texts = append(texts, a.logs.String())
@@ -443,7 +480,7 @@ func TestMNSErrorsAndLogsCarryNoSecrets(t *testing.T) {
 // BenchmarkMNSReceiveDelete measures Receive(16)+Delete(16) through the SDK against the emulator.
 func BenchmarkMNSReceiveDelete(b *testing.B) {
 	srv := startEmulator(b, mnslocal.Config{Queues: []string{"bench"}, MessageTypes: []string{}})
-	q := newMNS(b, queue.MNSConfig{Endpoint: srv.URL(), QueueName: "bench", Credentials: customerKeys})
+	q := newMNS(b, mnsqueue.Config{Endpoint: srv.URL(), QueueName: "bench", Credentials: customerKeys})
 	ctx := context.Background()
 	body := strings.Repeat("eyJwaG9uZV9udW1iZXIiOiIxMzAwMDAwMDAwMCJ9", 8)
 	n := 0
@@ -472,10 +509,10 @@ func BenchmarkMNSReceiveDelete(b *testing.B) {
 	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "msgs/s")
 }
 
-// BenchmarkMNSReceiveDeleteParallel is the same with several receivers sharing one MNS value.
+// BenchmarkMNSReceiveDeleteParallel is the same with several receivers sharing one Queue.
 func BenchmarkMNSReceiveDeleteParallel(b *testing.B) {
 	srv := startEmulator(b, mnslocal.Config{Queues: []string{"bench"}, MessageTypes: []string{}})
-	q := newMNS(b, queue.MNSConfig{Endpoint: srv.URL(), QueueName: "bench", Credentials: customerKeys})
+	q := newMNS(b, mnsqueue.Config{Endpoint: srv.URL(), QueueName: "bench", Credentials: customerKeys})
 	ctx := context.Background()
 	for range b.N*queue.MaxBatch + 64 {
 		if _, err := srv.SendMessage("bench", "eyJ4IjoxfQ=="); err != nil {
@@ -508,7 +545,7 @@ func BenchmarkMNSReceiveDeleteParallel(b *testing.B) {
 func TestMNSReportsAFailedTokenFetchAsErrCredentials(t *testing.T) {
 	a := newAlicomSetup(t)
 	// The emulator has no VoiceReport queue, so Dybaseapi refuses its token.
-	q := newMNS(t, queue.MNSConfig{Endpoint: a.srv.URL(), QueueName: a.srv.AlicomQueueName("SmsReport"),
+	q := newMNS(t, mnsqueue.Config{Endpoint: a.srv.URL(), QueueName: a.srv.AlicomQueueName("SmsReport"),
 		Credentials: a.cache.ForQueue("VoiceReport", "")})
 	_, err := q.Receive(context.Background(), 1, 0)
 	if !errors.Is(err, queue.ErrCredentials) || !errors.Is(err, token.ErrRefused) || !strings.Contains(err.Error(), "InvalidMessageType") {
@@ -522,7 +559,7 @@ func TestMNSReportsAFailedTokenFetchAsErrCredentials(t *testing.T) {
 func TestMNSReportsATokenServiceOutageAsATransportFailure(t *testing.T) {
 	a := newAlicomSetup(t)
 	a.srv.SetFault("QueryTokenForMnsQueue", mnslocal.Fault{Rate: 1, Kind: mnslocal.FaultInternalError})
-	q := newMNS(t, queue.MNSConfig{Endpoint: a.srv.URL(), QueueName: a.srv.AlicomQueueName("SmsReport"),
+	q := newMNS(t, mnsqueue.Config{Endpoint: a.srv.URL(), QueueName: a.srv.AlicomQueueName("SmsReport"),
 		Credentials: a.cache.ForQueue("SmsReport", a.srv.AlicomQueueName("SmsReport"))})
 	_, err := q.Receive(context.Background(), 1, 0)
 	if !errors.Is(err, queue.ErrCredentials) || !errors.Is(err, queue.ErrTransport) || !errors.Is(err, token.ErrUnavailable) {
@@ -541,7 +578,7 @@ func TestMNSSendsTheRealHostWhateverTheSDKWasTold(t *testing.T) {
 	t.Cleanup(fake.Close)
 	port := fake.URL[strings.LastIndex(fake.URL, ":")+1:]
 	for _, host := range []string{"127.0.0.1:" + port, "localhost:" + port} {
-		q := newMNS(t, queue.MNSConfig{Endpoint: "http://" + host, QueueName: "q", Credentials: customerKeys})
+		q := newMNS(t, mnsqueue.Config{Endpoint: "http://" + host, QueueName: "q", Credentials: customerKeys})
 		if _, err := q.Receive(context.Background(), 1, 0); !errors.Is(err, queue.ErrEmpty) {
 			t.Fatalf("got %v, want ErrEmpty", err)
 		}
@@ -577,7 +614,7 @@ func TestMNSReceiveReadsAnswersTheFastDecoderDeclines(t *testing.T) {
 				fmt.Fprint(w, tt.body)
 			}))
 			t.Cleanup(fake.Close)
-			q := newMNS(t, queue.MNSConfig{Endpoint: fake.URL, QueueName: "q", Credentials: customerKeys})
+			q := newMNS(t, mnsqueue.Config{Endpoint: fake.URL, QueueName: "q", Credentials: customerKeys})
 			msgs, err := q.Receive(context.Background(), 16, 0)
 			if tt.wantErr != nil {
 				if !errors.Is(err, tt.wantErr) {

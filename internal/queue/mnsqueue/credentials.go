@@ -1,4 +1,4 @@
-package queue
+package mnsqueue
 
 import (
 	"context"
@@ -9,42 +9,43 @@ import (
 	"github.com/aliyun/credentials-go/credentials"
 )
 
-// CredentialProvider hands the MNS queue the credentials for its next request and hears back
-// when the server rejected them as expired. The token package's Cache.ForQueue implements it
-// (with plain strings, so neither package imports the other).
+// CredentialProvider hands the Queue the credentials for its next request and hears back when
+// the server rejected them. The token package's Cache.ForQueue implements it (with plain
+// strings, so neither package imports the other); StaticKeys is the one for fixed keys.
 type CredentialProvider interface {
 	// Credentials returns the credentials to sign the next request with.
 	Credentials(ctx context.Context) (accessKeyID, accessKeySecret, securityToken string, err error)
-	// ReportExpired tells the provider the server rejected this token as expired or invalid,
-	// so the next Credentials call returns a fresh one.
-	ReportExpired(accessKeyID, securityToken string)
+	// ReportRejected tells the provider the server rejected this token (queue.ErrTokenRejected:
+	// expired, revoked, unknown). It reports whether the next Credentials call may return
+	// other credentials, that is whether the rejected call is worth one more try.
+	ReportRejected(accessKeyID, securityToken string) bool
 }
 
-// StaticCredentials is a CredentialProvider of fixed keys: a queue in one's own account, tests.
-type StaticCredentials struct {
+// StaticKeys is a CredentialProvider of fixed keys: a queue in one's own account, tests, tools.
+type StaticKeys struct {
 	AccessKeyID     string
 	AccessKeySecret string
 	SecurityToken   string
 }
 
 // Credentials returns the fixed keys.
-func (s StaticCredentials) Credentials(context.Context) (string, string, string, error) {
+func (s StaticKeys) Credentials(context.Context) (string, string, string, error) {
 	if s.AccessKeyID == "" || s.AccessKeySecret == "" {
-		return "", "", "", errors.New("queue: StaticCredentials needs AccessKeyID and AccessKeySecret")
+		return "", "", "", errors.New("mnsqueue: StaticKeys needs AccessKeyID and AccessKeySecret")
 	}
 	return s.AccessKeyID, s.AccessKeySecret, s.SecurityToken, nil
 }
 
-// ReportExpired does nothing: fixed keys cannot be refreshed.
-func (StaticCredentials) ReportExpired(string, string) {}
+// ReportRejected says false: fixed keys cannot be replaced.
+func (StaticKeys) ReportRejected(string, string) bool { return false }
 
 // String hides the secret and the token.
-func (s StaticCredentials) String() string {
-	return "queue.StaticCredentials{AccessKeyID:" + redactID(s.AccessKeyID) + " AccessKeySecret:(redacted) SecurityToken:(redacted)}"
+func (s StaticKeys) String() string {
+	return "mnsqueue.StaticKeys{AccessKeyID:" + redactID(s.AccessKeyID) + " AccessKeySecret:(redacted) SecurityToken:(redacted)}"
 }
 
 // GoString hides the secret and the token.
-func (s StaticCredentials) GoString() string { return s.String() }
+func (s StaticKeys) GoString() string { return s.String() }
 
 func redactID(id string) string {
 	if len(id) <= 8 {
@@ -69,7 +70,7 @@ type stashed struct {
 // before calling the SDK and stashes them here; the SDK then reads the stash. The stash is
 // one atomic pointer, so a request always signs with the three parts of one token.
 //
-// With several operations in flight on one MNS value, a request may sign with a token another
+// With several operations in flight on one Queue, a request may sign with a token another
 // operation stashed: the stash only moves forward (to a token first seen later), so that token
 // is never older than the operation's own. Otherwise an operation holding a token from just
 // before a refresh could put it back, make a concurrent request fail with it, and get the
@@ -83,7 +84,7 @@ type sdkCredential struct {
 
 var _ credentials.Credential = (*sdkCredential)(nil)
 
-var errNoStash = errors.New("queue: no credentials stashed before the SDK call")
+var errNoStash = errors.New("mnsqueue: no credentials stashed before the SDK call")
 
 func (c *sdkCredential) set(k keys) {
 	c.mu.Lock()

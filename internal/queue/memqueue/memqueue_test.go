@@ -1,4 +1,4 @@
-package queue_test
+package memqueue_test
 
 import (
 	"context"
@@ -7,18 +7,19 @@ import (
 	"time"
 
 	"github.com/alicom-drain/alicom-drain/internal/queue"
+	"github.com/alicom-drain/alicom-drain/internal/queue/memqueue"
 	"github.com/alicom-drain/alicom-drain/internal/queue/queuetest"
 )
 
-func TestMemoryConformance(t *testing.T) {
-	queuetest.RunConformance(t, func(t *testing.T) (queue.Queue, func(string)) {
-		q := queue.NewMemory("mem", queue.MemoryOptions{})
+func TestConformance(t *testing.T) {
+	queuetest.RunConformance(t, func(t *testing.T, visibility time.Duration) (queue.Queue, func(string)) {
+		q := memqueue.New("mem", memqueue.Options{VisibilityTimeout: visibility})
 		return q, func(b string) { q.Send(b) }
 	})
 }
 
-func TestMemoryRedeliversAfterItsVisibilityTimeout(t *testing.T) {
-	q := queue.NewMemory("mem", queue.MemoryOptions{VisibilityTimeout: 200 * time.Millisecond})
+func TestRedeliveryWakesAWaitingReceive(t *testing.T) {
+	q := memqueue.New("mem", memqueue.Options{VisibilityTimeout: 200 * time.Millisecond})
 	q.Send("x")
 	ctx := context.Background()
 	first, err := q.Receive(ctx, 1, 0)
@@ -31,9 +32,9 @@ func TestMemoryRedeliversAfterItsVisibilityTimeout(t *testing.T) {
 	}
 }
 
-func TestMemoryFollowsAFakeClock(t *testing.T) {
+func TestAFakeClockDrivesVisibility(t *testing.T) {
 	now := time.Date(2026, 11, 22, 2, 0, 0, 0, time.UTC)
-	q := queue.NewMemory("mem", queue.MemoryOptions{Now: func() time.Time { return now }})
+	q := memqueue.New("mem", memqueue.Options{Now: func() time.Time { return now }})
 	q.Send("x")
 	ctx := context.Background()
 	m, err := q.Receive(ctx, 1, 0)
@@ -58,8 +59,8 @@ func TestMemoryFollowsAFakeClock(t *testing.T) {
 	}
 }
 
-func TestMemoryFaultHooks(t *testing.T) {
-	q := queue.NewMemory("mem", queue.MemoryOptions{})
+func TestFaultHooksFailOperationsAndSingleHandles(t *testing.T) {
+	q := memqueue.New("mem", memqueue.Options{})
 	ctx := context.Background()
 	q.SetFault(func(op string) error {
 		if op == "receive" {

@@ -1,6 +1,7 @@
-package queue
+package mnsqueue
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"strings"
@@ -27,6 +28,9 @@ type SDKClientConfig struct {
 	RequestTimeout time.Duration
 	// MaxConns bounds the connections to the endpoint; default 16.
 	MaxConns int
+	// MaxResponseBytes bounds the body of one answer; default DefaultMaxResponseBytes. A
+	// larger answer is an error and is not read into memory.
+	MaxResponseBytes int
 }
 
 // SDKClient is a raw SDK client and the connection pool it sends through.
@@ -49,15 +53,19 @@ func (t hostTransport) RoundTrip(_ *fasthttp.HostClient, req *fasthttp.Request, 
 	if t.host != "" {
 		req.URI().SetHost(t.host)
 	}
-	return false, t.hc.Do(req, resp)
+	err := t.hc.Do(req, resp)
+	if errors.Is(err, fasthttp.ErrBodyTooLarge) {
+		err = fmt.Errorf("the answer's body exceeds the %d-byte limit (%w); it was not read", t.hc.MaxResponseBodySize, err)
+	}
+	return false, err
 }
 
 // NewSDKClient returns an aliyun-mns-go-sdk client for any endpoint. The SDK panics on an
 // endpoint whose host is not a 5-part MNS name (127.0.0.1:9911, localhost): such endpoints get
 // a placeholder host and a transport that dials the real address. The transport is always ours,
-// so timeouts and connection counts are the caller's, and nothing is retried: a resent receive
-// could hide the messages of a lost answer, a resent send could duplicate one. The SDK's panics
-// become errors.
+// so timeouts, connection counts and the answer-size limit are the caller's, and nothing is
+// retried: a resent receive could hide the messages of a lost answer, a resent send could
+// duplicate one. The SDK's panics become errors.
 func NewSDKClient(cfg SDKClientConfig) (c *SDKClient, err error) {
 	if cfg.RequestTimeout == 0 {
 		cfg.RequestTimeout = 35 * time.Second
@@ -65,7 +73,10 @@ func NewSDKClient(cfg SDKClientConfig) (c *SDKClient, err error) {
 	if cfg.MaxConns == 0 {
 		cfg.MaxConns = 16
 	}
-	u, err := parseMNSEndpoint(cfg.Endpoint)
+	if cfg.MaxResponseBytes == 0 {
+		cfg.MaxResponseBytes = DefaultMaxResponseBytes
+	}
+	u, err := parseEndpoint(cfg.Endpoint)
 	if err != nil {
 		return nil, err
 	}
@@ -85,6 +96,9 @@ func NewSDKClient(cfg SDKClientConfig) (c *SDKClient, err error) {
 		ReadTimeout:   cfg.RequestTimeout,
 		WriteTimeout:  cfg.RequestTimeout,
 		MaxConns:      cfg.MaxConns,
+		// fasthttp refuses a larger Content-Length before reading, and stops reading a chunked
+		// body at the limit.
+		MaxResponseBodySize: cfg.MaxResponseBytes,
 		// Wait for a free connection rather than failing at once when N callers share fewer
 		// connections.
 		MaxConnWaitTimeout:        cfg.RequestTimeout,
@@ -95,7 +109,7 @@ func NewSDKClient(cfg SDKClientConfig) (c *SDKClient, err error) {
 	}
 	defer func() {
 		if r := recover(); r != nil {
-			c, err = nil, fmt.Errorf("queue: the MNS SDK refused endpoint %q (SDK host %q): %v", cfg.Endpoint, sdkHost, r)
+			c, err = nil, fmt.Errorf("mnsqueue: the MNS SDK refused endpoint %q (SDK host %q): %v", cfg.Endpoint, sdkHost, r)
 		}
 	}()
 	client := ali_mns.NewAliMNSClientWithConfig(ali_mns.AliMNSClientConfig{
