@@ -552,7 +552,7 @@ func (r *run) receiveLoop() {
 			if r.leave() {
 				return
 			}
-			if wait >= 2*time.Second && time.Since(began) < wait/2 {
+			if wait > 0 && time.Since(began) < wait/2 {
 				retry.Sleep(r.ctx, earlyEmptyPause)
 			}
 			continue
