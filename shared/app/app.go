@@ -126,13 +126,7 @@ func (d *Drain) Invoke(ctx context.Context, inv platform.Invocation) (any, error
 		}
 		sources = append(sources, drain.Source{Queue: q, MessageType: t})
 	}
-	opts := drain.DefaultOptions()
-	opts.Receivers = d.cfg.Receivers
-	opts.BatchSize = d.cfg.BatchSize
-	opts.Wait = d.cfg.Wait
-	opts.MaxMessages = d.cfg.MaxMessages
-	opts.MaxDuration = d.cfg.MaxDuration
-	opts.DeadlineMargin = d.cfg.EffectiveDeadlineMargin()
+	opts := d.cfg.DrainOptions()
 	opts.Logger = log
 	res, err := drain.Run(ctx, sources, d.router, opts)
 	if err != nil {
@@ -157,7 +151,7 @@ func (d *Drain) queue(messageType, name string) (queue.Queue, error) {
 		Endpoint:       d.cfg.MNSEndpoint,
 		QueueName:      name,
 		Credentials:    d.tokens.ForQueue(messageType, name),
-		RequestTimeout: d.cfg.Wait + 10*time.Second,
+		RequestTimeout: d.cfg.DrainOptions().LongestWait() + 10*time.Second,
 		MaxConns:       2 * d.cfg.Receivers,
 	})
 	if err != nil {
