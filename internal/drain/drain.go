@@ -310,13 +310,17 @@ func stopTime(ctx context.Context, o Options, start time.Time) (stopAt, error) {
 
 // run is the state of one queue's drain.
 type run struct {
-	ctx      context.Context
-	src      Source
-	d        Dispatcher
-	o        Options
-	log      *slog.Logger
-	stopAt   stopAt
-	deadline time.Time // ctx's deadline; zero when none
+	ctx context.Context
+	// recvCtx is ctx, also cancelled when a destination is down, so that a follow-mode long
+	// poll does not hold the invocation for its whole wait.
+	recvCtx    context.Context
+	cancelRecv context.CancelFunc
+	src        Source
+	d          Dispatcher
+	o          Options
+	log        *slog.Logger
+	stopAt     stopAt
+	deadline   time.Time // ctx's deadline; zero when none
 
 	budget     atomic.Int64 // messages still allowed; negative means unbounded
 	stopped    atomic.Bool
@@ -332,7 +336,9 @@ type run struct {
 	deleted, deleteFailed, requests                                atomic.Int64
 
 	// slots bounds the messages in hand (receiving, being handled): a receiver takes a slot per
-	// message it asks for, so slow handlers slow receiving and memory stays bounded.
+	// message it asks for, so slow handlers slow receiving and memory stays bounded. One batch
+	// more than the receivers ask for at once lets a receiver ask again while its last batch is
+	// still being handled.
 	slots chan struct{}
 
 	receiveWG sync.WaitGroup
@@ -360,17 +366,20 @@ func drainOne(ctx context.Context, src Source, d Dispatcher, o Options, start ti
 	r := &run{
 		ctx: ctx, src: src, d: d, o: o, stopAt: stop,
 		log:      o.Logger.With("queue", src.Queue.Name(), "message_type", src.MessageType),
-		slots:    make(chan struct{}, 2*o.Receivers*o.BatchSize),
+		slots:    make(chan struct{}, (o.Receivers+1)*o.BatchSize),
 		deleters: make(chan struct{}, o.Receivers),
 	}
 	if dl, ok := ctx.Deadline(); ok {
 		r.deadline = dl
 	}
+	r.recvCtx, r.cancelRecv = context.WithCancel(ctx)
+	defer r.cancelRecv()
 	r.budget.Store(-1)
 	if o.MaxMessages > 0 {
 		r.budget.Store(int64(o.MaxMessages))
 	}
-	r.spawnReceiver()
+	r.receivers.Store(1)
+	r.receiveWG.Go(r.receiveLoop)
 	r.receiveWG.Wait()
 	r.handleWG.Wait()
 	r.deleteWG.Wait()
@@ -457,7 +466,7 @@ func (r *run) acquire(n int) bool {
 	for i := range n {
 		select {
 		case r.slots <- struct{}{}:
-		case <-r.ctx.Done():
+		case <-r.recvCtx.Done():
 			r.releaseSlots(i)
 			return false
 		}
@@ -471,9 +480,18 @@ func (r *run) releaseSlots(n int) {
 	}
 }
 
+// spawnReceiver adds a receiver unless Receivers are running.
 func (r *run) spawnReceiver() {
-	r.receivers.Add(1)
-	r.receiveWG.Go(r.receiveLoop)
+	for {
+		n := r.receivers.Load()
+		if n >= int32(r.o.Receivers) {
+			return
+		}
+		if r.receivers.CompareAndSwap(n, n+1) {
+			r.receiveWG.Go(r.receiveLoop)
+			return
+		}
+	}
 }
 
 // leave ends the calling follow-mode receiver unless it is the last one.
@@ -557,7 +575,7 @@ func (r *run) receiveLoop() {
 			}
 			continue
 		case err != nil:
-			if r.ctx.Err() != nil {
+			if r.ctx.Err() != nil || r.stopped.Load() {
 				r.stop(r.timeToStop(), nil)
 			} else {
 				r.stop(StopError, err)
@@ -565,7 +583,7 @@ func (r *run) receiveLoop() {
 			return
 		}
 		full := len(msgs) == n && n == r.o.BatchSize
-		if full && r.receivers.Load() < int32(r.o.Receivers) && r.timeToStop() == "" {
+		if full && r.timeToStop() == "" {
 			r.spawnReceiver()
 		}
 		r.handle(msgs, began)
@@ -584,7 +602,7 @@ func retryable(err error) bool {
 func (r *run) receive(n int, wait time.Duration) ([]queue.Message, error) {
 	var msgs []queue.Message
 	p := retry.Policy{Attempts: r.o.ReceiveAttempts, Backoff: r.o.RetryBackoff}
-	err := retry.Do(r.ctx, p, func(err error) bool {
+	err := retry.Do(r.recvCtx, p, func(err error) bool {
 		if !retryable(err) || r.timeToStop() != "" {
 			return false
 		}
@@ -663,6 +681,7 @@ func (r *run) dispatch(qm *queue.Message) bool {
 	}
 	if isUnavailable(err) {
 		r.stop(StopDestinationDown, err)
+		r.cancelRecv()
 	}
 	return false
 }

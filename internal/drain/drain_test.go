@@ -385,7 +385,6 @@ func TestTheDeadlineMargin(t *testing.T) {
 		var now atomic.Int64
 		now.Store(time.Now().UnixNano())
 		o := testOptions()
-		o.DeadlineMargin = 30 * time.Second
 		o.Now = func() time.Time { return time.Unix(0, now.Load()) }
 		q.onReceive = func() { now.Add(int64(time.Minute)) } // the first receive takes a minute
 		q.cap = 1
@@ -744,6 +743,19 @@ func TestFollowMode(t *testing.T) {
 		var rep Report
 		within(t, 15*time.Second, func() { rep = runOne(t, ctx, q, dispatcherFunc(handleAll), o) })
 		if rep.Deleted != 40 || rep.Stop != StopDeadline {
+			t.Fatalf("report = %+v", rep)
+		}
+	})
+	t.Run("a destination that is down ends the long polls too", func(t *testing.T) {
+		q, _ := newQueue(t, 3)
+		o := follow()
+		o.FollowWait = 30 * time.Second
+		d := dispatcherFunc(func(ctx context.Context, m *dispatch.Message) (dispatch.Outcome, error) {
+			return dispatch.Retry, unavailable(errors.New("connection refused"))
+		})
+		var rep Report
+		within(t, 15*time.Second, func() { rep = runOne(t, context.Background(), q, d, o) })
+		if rep.Stop != StopDestinationDown || rep.Failed != 3 || q.Len() != 3 {
 			t.Fatalf("report = %+v", rep)
 		}
 	})
