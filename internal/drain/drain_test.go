@@ -746,6 +746,59 @@ func TestFollowMode(t *testing.T) {
 			t.Fatalf("report = %+v", rep)
 		}
 	})
+	t.Run("consecutive invocations hand over: every message handled once, none left", func(t *testing.T) {
+		q, _ := newQueue(t, 0)
+		var mu sync.Mutex
+		handled := map[string]int{}
+		d := dispatcherFunc(func(ctx context.Context, m *dispatch.Message) (dispatch.Outcome, error) {
+			mu.Lock()
+			handled[m.ID]++
+			mu.Unlock()
+			return dispatch.Handled, nil
+		})
+		o := follow()
+		o.FollowWait = time.Second
+		o.MaxDuration = 3 * time.Second
+		stopSending := make(chan struct{})
+		sent := make(chan int, 1)
+		go func() {
+			n := 0
+			for {
+				select {
+				case <-stopSending:
+					sent <- n
+					return
+				case <-time.After(20 * time.Millisecond):
+					q.Send("b")
+					n++
+				}
+			}
+		}()
+		var wg sync.WaitGroup
+		reps := make([]Report, 2)
+		for i := range reps {
+			wg.Go(func() {
+				// Receiving ends within the last second before MaxDuration: the second tick starts
+				// while the first still receives.
+				time.Sleep(time.Duration(i) * 1500 * time.Millisecond)
+				reps[i] = runOne(t, context.Background(), q, d, o)
+			})
+		}
+		time.Sleep(3 * time.Second)
+		close(stopSending)
+		n := <-sent
+		wg.Wait()
+		mu.Lock()
+		defer mu.Unlock()
+		for id, times := range handled {
+			if times != 1 {
+				t.Errorf("message %s handled %d times", id, times)
+			}
+		}
+		if len(handled) != n || q.Len() != 0 || reps[0].Deleted+reps[1].Deleted != int64(n) {
+			t.Fatalf("sent %d, handled %d, %d left in the queue; reports %+v", n, len(handled), q.Len(), reps)
+		}
+	})
 	t.Run("a destination that is down ends the long polls too", func(t *testing.T) {
 		q, _ := newQueue(t, 3)
 		o := follow()
