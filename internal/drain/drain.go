@@ -90,8 +90,9 @@ type Options struct {
 	// explicit margin that leaves no time to receive makes Run fail.
 	DeadlineMargin time.Duration
 	// HandlerTimeout bounds one Dispatch: give the Router the same value. A Dispatch still
-	// running a second after it (or a second after the context ended) is abandoned: its
-	// message counts as failed and is kept for redelivery, and the drain goes on without it.
+	// running a second after it, at the context's deadline, or a second after the context was
+	// cancelled is abandoned: its message counts as failed and is kept for redelivery, and the
+	// drain goes on without it.
 	HandlerTimeout time.Duration
 	// DeleteLinger is how long a handled message may wait for others to share its delete
 	// request; a delete is sent at once when 16 are waiting or no other message is being
@@ -692,9 +693,9 @@ type dispatchResult struct {
 }
 
 // boundedDispatch calls the Dispatcher in its own goroutine and waits for it at most
-// HandlerTimeout (cut to the deadline) plus abandonSlack, and at most abandonSlack once ctx
-// ended. A Dispatch that panics or exits its goroutine (runtime.Goexit) is a failure: nothing
-// is deleted by default. An outcome the drain does not know is a failure too.
+// HandlerTimeout plus abandonSlack, never past the deadline, and at most abandonSlack once ctx
+// was cancelled. A Dispatch that panics or exits its goroutine (runtime.Goexit) is a failure:
+// nothing is deleted by default. An outcome the drain does not know is a failure too.
 func (r *run) boundedDispatch(m *dispatch.Message) (dispatch.Outcome, error, bool) {
 	ch := make(chan dispatchResult, 1)
 	go func() {
@@ -707,11 +708,11 @@ func (r *run) boundedDispatch(m *dispatch.Message) (dispatch.Outcome, error, boo
 		}()
 		res.outcome, res.err = r.d.Dispatch(r.ctx, m)
 	}()
-	limit := r.o.HandlerTimeout
+	limit := r.o.HandlerTimeout + abandonSlack
 	if !r.deadline.IsZero() {
 		limit = min(limit, time.Until(r.deadline))
 	}
-	t := time.NewTimer(max(limit, 0) + abandonSlack)
+	t := time.NewTimer(max(limit, 0))
 	defer t.Stop()
 	select {
 	case res := <-ch:
@@ -719,6 +720,14 @@ func (r *run) boundedDispatch(m *dispatch.Message) (dispatch.Outcome, error, boo
 	case <-t.C:
 		return dispatch.Retry, errAbandoned, true
 	case <-r.ctx.Done():
+	}
+	if errors.Is(r.ctx.Err(), context.DeadlineExceeded) {
+		select { // a handler that honours its context has returned by now
+		case res := <-ch:
+			return res.outcome, res.err, false
+		default:
+			return dispatch.Retry, errAbandoned, true
+		}
 	}
 	after := time.NewTimer(abandonSlack)
 	defer after.Stop()
