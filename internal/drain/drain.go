@@ -742,8 +742,8 @@ func (r *run) boundedDispatch(m *dispatch.Message) (dispatch.Outcome, error, boo
 
 // finish takes a message off the handling count and, if it may go, queues it for deletion.
 // A delete goes out when 16 are queued, when nothing else is being handled (no sibling can
-// join it soon), when ctx ended, or DeleteLinger after the oldest queued message: a handled
-// message never waits long for slower siblings.
+// join it soon), or DeleteLinger after the oldest queued message: a handled message never
+// waits long for slower siblings.
 func (r *run) finish(m toDelete, del bool) {
 	var batches [][]toDelete
 	r.dmu.Lock()
@@ -756,7 +756,7 @@ func (r *run) finish(m toDelete, del bool) {
 		r.pending = append([]toDelete(nil), r.pending[maxBatch:]...)
 	}
 	switch {
-	case len(r.pending) > 0 && (r.dispatching == 0 || r.ctx.Err() != nil || r.o.DeleteLinger == 0):
+	case len(r.pending) > 0 && (r.dispatching == 0 || r.o.DeleteLinger == 0):
 		batches = append(batches, r.pending)
 		r.pending = nil
 	case len(r.pending) > 0 && r.linger == nil:

@@ -418,6 +418,22 @@ func TestHandledMessagesAreDeletedEvenWhenTheInvocationIsCancelled(t *testing.T)
 	}
 }
 
+func TestNoDeleteIsRetriedAfterTheInvocationWasCancelled(t *testing.T) {
+	q, _ := newQueue(t, 5)
+	q.failEach("delete", queue.ErrTransport, queue.ErrTransport)
+	ctx, cancel := context.WithCancel(context.Background())
+	d := dispatcherFunc(func(ctx context.Context, m *dispatch.Message) (dispatch.Outcome, error) {
+		cancel()
+		return dispatch.Handled, nil
+	})
+	o := testOptions()
+	o.Receivers = 1
+	rep := runOne(t, ctx, q, d, o)
+	if _, deletes, _, _ := q.stats(); deletes != 1 || rep.DeleteFailed != 5 || rep.Deleted != 0 {
+		t.Fatalf("deletes = %d, report = %+v: want one attempt, its messages counted as possibly still queued", deletes, rep)
+	}
+}
+
 func TestAHungHandler(t *testing.T) {
 	// hang ignores its context until the test ends, as a handler stuck in a call without a
 	// timeout would.
