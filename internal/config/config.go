@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/alicom-drain/alicom-drain/shared/alicom"
+	"github.com/alicom-drain/alicom-drain/internal/drain"
+	"github.com/alicom-drain/alicom-drain/shared/dispatch"
 )
 
 // Defaults. The endpoints are Alicom's fixed ones for mainland China; the international pair is
@@ -45,7 +47,9 @@ type Var struct {
 }
 
 // Vars lists every variable Load reads, in the order the README shows them.
-var Vars = []Var{
+var Vars = append(coreVars, sinkVars...)
+
+var coreVars = []Var{
 	{"ALICOM_MESSAGE_TYPES", DefaultMessageTypes, "Comma-separated message types to drain; one Alicom queue each."},
 	{"ALICOM_ACCOUNT_UID", "FC: the function's account", "Your Alibaba Cloud account UID; queues are named `Alicom-Queue-<uid>-<type>`."},
 	{"ALICOM_QUEUE_NAMES", "", "Explicit queue names, `Type=QueueName,...`; overrides the derived name for those types."},
@@ -55,14 +59,15 @@ var Vars = []Var{
 	{EnvAccessKeyID, "FC: the function role's", "AccessKey ID allowed `dybaseapi:QueryTokenForMnsQueue`; required outside Function Compute unless `" + EnvCredentialsSecret + "` is set."},
 	{EnvAccessKeySecret, "FC: the function role's", "Its AccessKey secret; never logged."},
 	{EnvCredentialsSecret, "", "AWS Lambda: name or ARN of a Secrets Manager secret holding the two keys above as JSON; read at run time, cached, re-read after a failure."},
-	{"DRAIN_RECEIVERS", "4", "Receivers per queue working in parallel (1..64); a drain starts with one and adds more while batches come back full."},
-	{"DRAIN_BATCH_SIZE", "16", "Messages per receive request (1..16)."},
-	{"DRAIN_WAIT_SECONDS", "1", "Long-poll wait of each receive (0..30); an empty queue costs one request and this long."},
-	{"DRAIN_MAX_MESSAGES", "0", "Messages per queue per invocation at most; 0 means until empty or the deadline."},
-	{"DRAIN_MAX_DURATION", "0", "Wall time per invocation at most (Go duration, e.g. `50s`); 0 means the platform deadline only."},
-	{"DRAIN_DEADLINE_MARGIN", "auto", "How long before the platform deadline to stop receiving; `auto` is wait + handler timeout + 3s."},
-	{"DRAIN_MAX_ATTEMPTS", "5", "Poison threshold: a message whose handler fails on this delivery or later is dead-lettered."},
-	{"DRAIN_HANDLER_TIMEOUT", "10s", "Time limit for one handler call."},
+	{"DRAIN_MODE", string(drainDefaults.Mode), "`drain`: receive until a receive answers empty, then stop; `follow`: keep long-polling until the deadline margin, handling each message as it arrives (docs/drain.md)."},
+	{"DRAIN_RECEIVERS", strconv.Itoa(drainDefaults.Receivers), "Receivers per queue working in parallel (1..64); a drain starts with one and adds more while batches come back full (follow mode: and drops them when they do not)."},
+	{"DRAIN_BATCH_SIZE", strconv.Itoa(drainDefaults.BatchSize), "Messages per receive request (1..16)."},
+	{"DRAIN_WAIT_SECONDS", strconv.Itoa(int(drainDefaults.Wait / time.Second)), "Drain mode: long-poll wait of an invocation's first receive (0..30); later receives never wait. Follow mode long-polls " + drainDefaults.FollowWait.String() + "."},
+	{"DRAIN_MAX_MESSAGES", strconv.Itoa(drainDefaults.MaxMessages), "Messages per queue per invocation at most; 0 means until empty or the deadline."},
+	{"DRAIN_MAX_DURATION", "0", "How long an invocation keeps receiving at most (Go duration, e.g. `62s` for follow mode, docs/drain.md); 0 means until the deadline margin."},
+	{"DRAIN_DEADLINE_MARGIN", "auto", "How long before the platform deadline to stop receiving; `auto` is handler timeout + 1s + 3s, cut to half the time left when the deadline is nearer."},
+	{"DRAIN_MAX_ATTEMPTS", strconv.Itoa(dispatch.DefaultMaxAttempts), "Poison threshold: a message whose handler fails on this delivery or later is dead-lettered."},
+	{"DRAIN_HANDLER_TIMEOUT", drainDefaults.HandlerTimeout.String(), "Time limit for one handler call; a handler still running a second later is abandoned and its message kept."},
 	{"TOKEN_REFRESH_BEFORE", "2m", "Refresh a cached Alicom token when less than this remains."},
 	{"LOG_LEVEL", "info", "debug, info, warn or error."},
 }
@@ -76,12 +81,13 @@ type Config struct {
 	DybaseapiEndpoint string
 	Region            string
 
+	DrainMode      drain.Mode
 	Receivers      int
 	BatchSize      int
 	Wait           time.Duration
 	MaxMessages    int
 	MaxDuration    time.Duration
-	DeadlineMargin time.Duration // 0 means derived, see EffectiveDeadlineMargin
+	DeadlineMargin time.Duration // 0 means automatic, see drain.Options.DeadlineMargin
 	MaxAttempts    int64
 	HandlerTimeout time.Duration
 	RefreshBefore  time.Duration
@@ -92,6 +98,9 @@ type Config struct {
 	HasAccessKey bool
 	// CredentialsSecret is the Secrets Manager secret of EnvCredentialsSecret; empty for none.
 	CredentialsSecret string
+
+	// Sink says where handled messages and dead letters go (ALICOM_SINK, ALICOM_DEADLETTER, ...).
+	Sink SinkConfig
 
 	// Warnings are findings that do not stop the function, such as a message type this version
 	// does not know; the caller logs them at start.
@@ -170,14 +179,10 @@ func VarErrors(err error) []*VarError {
 	return out
 }
 
-// EffectiveDeadlineMargin is how long before the platform deadline the drain stops receiving.
-// Derived by default so that a batch received just before the stop can still be handled and
-// deleted: one long-poll wait, one handler timeout, and three seconds for the deletes.
+// EffectiveDeadlineMargin is the DRAIN_DEADLINE_MARGIN to give the drain: 0 (`auto`) lets the
+// drain derive it from the handler and delete bounds and cut it to a near deadline.
 func (c Config) EffectiveDeadlineMargin() time.Duration {
-	if c.DeadlineMargin > 0 {
-		return c.DeadlineMargin
-	}
-	return c.Wait + c.HandlerTimeout + 3*time.Second
+	return c.DeadlineMargin
 }
 
 var (
@@ -199,17 +204,19 @@ func Load(getenv func(string) string) (Config, error) {
 		MNSEndpoint:       l.endpoint("ALICOM_MNS_ENDPOINT", DefaultMNSEndpoint),
 		DybaseapiEndpoint: l.endpoint("ALICOM_DYBASEAPI_ENDPOINT", DefaultDybaseapiEndpoint),
 		Region:            l.region("ALICOM_REGION", DefaultRegion),
-		Receivers:         l.intIn("DRAIN_RECEIVERS", 4, 1, 64),
-		BatchSize:         l.intIn("DRAIN_BATCH_SIZE", 16, 1, 16),
-		Wait:              time.Duration(l.intIn("DRAIN_WAIT_SECONDS", 1, 0, 30)) * time.Second,
-		MaxMessages:       l.intIn("DRAIN_MAX_MESSAGES", 0, 0, 1<<30),
-		MaxDuration:       l.duration("DRAIN_MAX_DURATION", 0, 0, 24*time.Hour),
-		MaxAttempts:       int64(l.intIn("DRAIN_MAX_ATTEMPTS", 5, 1, 1000)),
-		HandlerTimeout:    l.duration("DRAIN_HANDLER_TIMEOUT", 10*time.Second, time.Millisecond, time.Hour),
+		DrainMode:         l.mode("DRAIN_MODE"),
+		Receivers:         l.intIn("DRAIN_RECEIVERS", drainDefaults.Receivers, 1, 64),
+		BatchSize:         l.intIn("DRAIN_BATCH_SIZE", drainDefaults.BatchSize, 1, 16),
+		Wait:              time.Duration(l.intIn("DRAIN_WAIT_SECONDS", int(drainDefaults.Wait/time.Second), 0, 30)) * time.Second,
+		MaxMessages:       l.intIn("DRAIN_MAX_MESSAGES", drainDefaults.MaxMessages, 0, 1<<30),
+		MaxDuration:       l.duration("DRAIN_MAX_DURATION", drainDefaults.MaxDuration, 0, 24*time.Hour),
+		MaxAttempts:       int64(l.intIn("DRAIN_MAX_ATTEMPTS", dispatch.DefaultMaxAttempts, 1, 1000)),
+		HandlerTimeout:    l.duration("DRAIN_HANDLER_TIMEOUT", drainDefaults.HandlerTimeout, time.Millisecond, time.Hour),
 		RefreshBefore:     l.duration("TOKEN_REFRESH_BEFORE", 2*time.Minute, 0, time.Hour),
 		LogLevel:          l.level("LOG_LEVEL"),
 		HasAccessKey:      l.get(EnvAccessKeyID) != "" && l.get(EnvAccessKeySecret) != "",
 		CredentialsSecret: l.secretID(EnvCredentialsSecret),
+		Sink:              l.loadSink(),
 	}
 	c.Warnings = l.warnings
 	if v := l.get("DRAIN_DEADLINE_MARGIN"); v != "" && v != "auto" {

@@ -3,9 +3,12 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/alicom-drain/alicom-drain/internal/drain"
 )
 
 func env(m map[string]string) func(string) string {
@@ -23,12 +26,15 @@ func TestLoadWithNothingSetGivesTheDocumentedDefaults(t *testing.T) {
 	if c.MNSEndpoint != DefaultMNSEndpoint || c.DybaseapiEndpoint != DefaultDybaseapiEndpoint || c.Region != DefaultRegion {
 		t.Errorf("endpoints = %s %s %s", c.MNSEndpoint, c.DybaseapiEndpoint, c.Region)
 	}
-	if c.Receivers != 4 || c.BatchSize != 16 || c.Wait != time.Second || c.MaxAttempts != 5 ||
+	if c.DrainMode != drain.ModeDrain || c.Receivers != 4 || c.BatchSize != 16 || c.Wait != 0 || c.MaxAttempts != 5 ||
 		c.HandlerTimeout != 10*time.Second || c.RefreshBefore != 2*time.Minute {
 		t.Errorf("limits = %+v", c)
 	}
-	if got := c.EffectiveDeadlineMargin(); got != 14*time.Second {
-		t.Errorf("derived deadline margin = %s, want 14s", got)
+	if got := c.EffectiveDeadlineMargin(); got != 0 {
+		t.Errorf("deadline margin = %s, want 0: automatic", got)
+	}
+	if got, want := c.DrainOptions(), drain.DefaultOptions(); !reflect.DeepEqual(got, want) {
+		t.Errorf("DrainOptions() = %+v\nwant the drain's defaults %+v", got, want)
 	}
 	for _, v := range Vars {
 		if v.Name == "" || v.Meaning == "" {
@@ -45,6 +51,7 @@ func TestLoadReadsEveryVariable(t *testing.T) {
 		"ALICOM_MNS_ENDPOINT":       "http://127.0.0.1:9911/",
 		"ALICOM_DYBASEAPI_ENDPOINT": "http://127.0.0.1:9911",
 		"ALICOM_REGION":             "ap-southeast-1",
+		"DRAIN_MODE":                "follow",
 		"DRAIN_RECEIVERS":           "8",
 		"DRAIN_BATCH_SIZE":          "10",
 		"DRAIN_WAIT_SECONDS":        "0",
@@ -64,6 +71,10 @@ func TestLoadReadsEveryVariable(t *testing.T) {
 	}
 	if c.MNSEndpoint != "http://127.0.0.1:9911" {
 		t.Errorf("MNSEndpoint = %s, want the trailing slash dropped", c.MNSEndpoint)
+	}
+	if o := c.DrainOptions(); o.Mode != drain.ModeFollow || o.Receivers != 8 || o.Wait != 0 || o.DeadlineMargin != 5*time.Second ||
+		o.HandlerTimeout != 2*time.Second || o.Validate() != nil {
+		t.Errorf("DrainOptions() = %+v (%v)", o, o.Validate())
 	}
 	if c.Receivers != 8 || c.BatchSize != 10 || c.Wait != 0 || c.MaxMessages != 500 || c.MaxDuration != 50*time.Second ||
 		c.EffectiveDeadlineMargin() != 5*time.Second || c.MaxAttempts != 3 || c.HandlerTimeout != 2*time.Second ||
@@ -94,6 +105,7 @@ func TestLoadNamesTheVariableAndWhatItExpects(t *testing.T) {
 		{"an endpoint with a path is refused", map[string]string{"ALICOM_DYBASEAPI_ENDPOINT": "https://dybaseapi.aliyuncs.com/x"}, "ALICOM_DYBASEAPI_ENDPOINT: "},
 		{"an endpoint with user info is refused", map[string]string{"ALICOM_MNS_ENDPOINT": "https://u:p@example.com"}, "ALICOM_MNS_ENDPOINT: "},
 		{"a region with capitals is refused", map[string]string{"ALICOM_REGION": "CN-Hangzhou"}, `ALICOM_REGION: "CN-Hangzhou" is not a region ID`},
+		{"an unknown drain mode is refused", map[string]string{"DRAIN_MODE": "tail"}, `DRAIN_MODE: "tail" is not valid: expected drain or follow`},
 		{"zero receivers are refused", map[string]string{"DRAIN_RECEIVERS": "0"}, `DRAIN_RECEIVERS: "0" is not valid: expected a whole number from 1 to 64`},
 		{"a batch of 17 is refused", map[string]string{"DRAIN_BATCH_SIZE": "17"}, `DRAIN_BATCH_SIZE: "17" is not valid: expected a whole number from 1 to 16`},
 		{"a wait of 31 seconds is refused", map[string]string{"DRAIN_WAIT_SECONDS": "31"}, "DRAIN_WAIT_SECONDS: "},

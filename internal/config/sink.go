@@ -33,8 +33,8 @@ const (
 	MaxWebhookBatchSize = 16
 )
 
-// sinkVars lists the variables loadSink reads, in the order the README shows them. The
-// platform owner appends them to Vars.
+// sinkVars lists the variables loadSink reads, in the order the README shows them; Vars
+// includes them.
 var sinkVars = []Var{
 	{"ALICOM_SINK", SinkLog, "Where handled messages go: `log`, `webhook` or `mns` for every type, or `Type=sink` pairs with `*` for the rest, e.g. `SmsReport=webhook,SmsUp=mns,*=log`. Go handlers registered in code take precedence for their types."},
 	{"ALICOM_DEADLETTER", SinkLog, "Where dead letters are recorded before their delete: `log`, `webhook` (a dead-letter event to `WEBHOOK_URL`) or `mns` (`DEADLETTER_MNS_QUEUE`). A failed record keeps the message."},

@@ -1,8 +1,10 @@
-// Package drain owns the bounded drain: one invocation's worth of receiving, dispatching and
-// deleting for each configured queue, in parallel, stopping when a queue is empty, when the
-// message budget is spent, or early enough before the deadline that nothing received is left
-// half-handled. It returns a report per queue. It knows nothing about platforms or SDKs: queues
-// come in as queue.Queue, handlers as a Dispatcher.
+// Package drain owns one invocation's worth of receiving, dispatching and deleting for each
+// configured queue, in parallel. In drain mode (the default) it stops when a queue answers
+// empty; in follow mode it keeps long-polling, handling each message as it arrives, until the
+// deadline margin. Either way it stops early enough before the deadline that nothing received
+// is left half-handled, deletes a message only after its handler finished with it, and returns
+// a report per queue. It knows nothing about platforms or SDKs: queues come in as queue.Queue,
+// handlers as a Dispatcher. docs/drain.md gives the reasoning behind the defaults.
 package drain
 
 import (
@@ -15,6 +17,7 @@ import (
 	"time"
 
 	"github.com/alicom-drain/alicom-drain/internal/queue"
+	"github.com/alicom-drain/alicom-drain/internal/retry"
 	"github.com/alicom-drain/alicom-drain/shared/dispatch"
 )
 
@@ -30,48 +33,107 @@ type Source struct {
 	MessageType string
 }
 
-// Options bound one drain. DefaultOptions gives the values the function uses unless configured.
+// Mode says when an invocation stops receiving.
+type Mode string
+
+// The modes, by their public names (DRAIN_MODE).
+const (
+	// ModeDrain receives until a receive answers empty, the budget is spent or the deadline
+	// margin is reached. An idle invocation costs one request.
+	ModeDrain Mode = "drain"
+	// ModeFollow long-polls until the deadline margin (or MaxDuration), handling each message
+	// as it arrives. An idle queue costs one request per FollowWait.
+	ModeFollow Mode = "follow"
+)
+
+// Valid says whether m is one of the modes.
+func (m Mode) Valid() bool { return m == ModeDrain || m == ModeFollow }
+
+// MNS's limits (https://help.aliyun.com/document_detail/128343.html): messages per batch
+// request, and the longest long-poll wait.
+const (
+	maxBatch = 16
+	maxWait  = 30 * time.Second
+)
+
+// abandonSlack is how long the drain waits for a Dispatch beyond the handler timeout (or
+// beyond the context's end) before it gives up on it: time for the Router to see its handler
+// return and to record a dead letter.
+const abandonSlack = time.Second
+
+// Options bound one drain. DefaultOptions gives the values the function uses unless
+// configured; internal/config takes its defaults from there.
 type Options struct {
+	// Mode is when receiving stops: ModeDrain or ModeFollow.
+	Mode Mode
 	// Receivers is how many receive loops may run in parallel per queue. A drain starts with one
-	// and adds one each time a receive comes back full, so an empty queue costs one request.
+	// and adds one each time a receive comes back full, so an empty queue costs one request; in
+	// follow mode a receiver whose receive comes back short or empty leaves again, down to one.
 	Receivers int
 	// BatchSize is the number of messages asked for per receive, 1..16.
 	BatchSize int
-	// Wait is the long-poll wait of each receive.
+	// Wait is, in drain mode, the long-poll wait of an invocation's first receive (0..30s);
+	// every later receive asks for no wait, so a drain that found messages ends at the first
+	// empty answer without waiting. Follow mode uses FollowWait instead.
 	Wait time.Duration
+	// FollowWait is, in follow mode, the long-poll wait of every receive (1s..30s), cut so that
+	// no receive waits past the time receiving stops.
+	FollowWait time.Duration
 	// MaxMessages bounds the messages received per queue; 0 means no bound.
 	MaxMessages int
-	// MaxDuration bounds the drain's wall time; 0 means the context deadline only.
+	// MaxDuration bounds how long receiving goes on, from the start of Run; 0 means the
+	// context deadline only.
 	MaxDuration time.Duration
 	// DeadlineMargin is how long before the context deadline receiving stops, so that the last
-	// batches can still be handled and deleted.
+	// messages can still be handled and deleted. 0 means automatic: HandlerTimeout + 1s +
+	// DeleteTimeout, cut to half the time left when the deadline is nearer than twice that. An
+	// explicit margin that leaves no time to receive makes Run fail.
 	DeadlineMargin time.Duration
+	// HandlerTimeout bounds one Dispatch: give the Router the same value. A Dispatch still
+	// running a second after it, at the context's deadline, or a second after the context was
+	// cancelled is abandoned: its message counts as failed and is kept for redelivery, and the
+	// drain goes on without it.
+	HandlerTimeout time.Duration
+	// DeleteLinger is how long a handled message may wait for others to share its delete
+	// request; a delete is sent at once when 16 are waiting or no other message is being
+	// handled.
+	DeleteLinger time.Duration
 	// DeleteAttempts is how often a delete that failed for a passing reason is tried in all.
 	DeleteAttempts int
 	// ReceiveAttempts is how often a receive that failed for a passing reason is tried in all.
 	ReceiveAttempts int
 	// RetryBackoff is the first pause before a retry; it doubles with each further attempt.
+	// No retry starts after the context's deadline, and no delete is retried after the
+	// context was cancelled.
 	RetryBackoff time.Duration
-	// DeleteTimeout bounds one delete request's wait, also after the context was cancelled:
-	// a handled message is worth deleting even when the invocation is being torn down.
+	// DeleteTimeout bounds each delete request, also one sent after the context was
+	// cancelled (a handled message is worth deleting while the invocation is torn down); no
+	// delete request outlives the context's deadline.
 	DeleteTimeout time.Duration
 	// Logger receives the per-message failure lines and the per-queue summary.
 	Logger *slog.Logger
-	// Now is the clock; nil means time.Now.
+	// Now is the clock for the stop time; nil means time.Now. Timers (handler and delete
+	// bounds, pauses) use real time.
 	Now func() time.Time
 }
 
-// DefaultOptions are the defaults documented in the README's configuration table.
+// DefaultOptions returns the defaults: drain mode, 4 receivers of 16 messages, no long-poll
+// wait in drain mode and 30 s in follow mode, no message or duration bound, the automatic
+// deadline margin, a 10 s handler timeout, a 50 ms delete linger, 4 attempts per receive and
+// per delete starting at a 100 ms pause, and 3 s per delete request. docs/drain.md says why.
 func DefaultOptions() Options {
 	return Options{
+		Mode:            ModeDrain,
 		Receivers:       4,
 		BatchSize:       16,
-		Wait:            time.Second,
-		DeadlineMargin:  14 * time.Second,
+		Wait:            0,
+		FollowWait:      30 * time.Second,
+		HandlerTimeout:  10 * time.Second,
+		DeleteLinger:    50 * time.Millisecond,
 		DeleteAttempts:  4,
 		ReceiveAttempts: 4,
 		RetryBackoff:    100 * time.Millisecond,
-		DeleteTimeout:   10 * time.Second,
+		DeleteTimeout:   3 * time.Second,
 	}
 }
 
@@ -83,12 +145,16 @@ func (o Options) Validate() error {
 			errs = append(errs, fmt.Errorf("drain: "+format, args...))
 		}
 	}
+	check(o.Mode.Valid(), "Mode is %q: expected %q or %q", o.Mode, ModeDrain, ModeFollow)
 	check(o.Receivers >= 1, "Receivers is %d: expected at least 1", o.Receivers)
-	check(o.BatchSize >= 1 && o.BatchSize <= 16, "BatchSize is %d: expected 1..16", o.BatchSize)
-	check(o.Wait >= 0 && o.Wait <= 30*time.Second, "Wait is %s: expected 0s..30s", o.Wait)
+	check(o.BatchSize >= 1 && o.BatchSize <= maxBatch, "BatchSize is %d: expected 1..%d", o.BatchSize, maxBatch)
+	check(o.Wait >= 0 && o.Wait <= maxWait, "Wait is %s: expected 0s..%s", o.Wait, maxWait)
+	check(o.FollowWait >= time.Second && o.FollowWait <= maxWait, "FollowWait is %s: expected 1s..%s", o.FollowWait, maxWait)
 	check(o.MaxMessages >= 0, "MaxMessages is %d: expected 0 (no bound) or more", o.MaxMessages)
 	check(o.MaxDuration >= 0, "MaxDuration is %s: expected 0 (no bound) or more", o.MaxDuration)
-	check(o.DeadlineMargin >= 0, "DeadlineMargin is %s: expected 0 or more", o.DeadlineMargin)
+	check(o.DeadlineMargin >= 0, "DeadlineMargin is %s: expected 0 (automatic) or more", o.DeadlineMargin)
+	check(o.HandlerTimeout > 0, "HandlerTimeout is %s: expected more than 0", o.HandlerTimeout)
+	check(o.DeleteLinger >= 0, "DeleteLinger is %s: expected 0 or more", o.DeleteLinger)
 	check(o.DeleteAttempts >= 1, "DeleteAttempts is %d: expected at least 1", o.DeleteAttempts)
 	check(o.ReceiveAttempts >= 1, "ReceiveAttempts is %d: expected at least 1", o.ReceiveAttempts)
 	check(o.RetryBackoff >= 0, "RetryBackoff is %s: expected 0 or more", o.RetryBackoff)
@@ -96,31 +162,60 @@ func (o Options) Validate() error {
 	return errors.Join(errs...)
 }
 
+// AutoMargin is the automatic DeadlineMargin before any cut: time for a message received just
+// before receiving stops to be handled (or abandoned) and deleted. A receive itself never
+// waits past the stop time, so its wait is not part of it.
+func (o Options) AutoMargin() time.Duration {
+	return o.HandlerTimeout + abandonSlack + o.DeleteTimeout
+}
+
+// LongestWait is the longest long-poll wait a receive asks for with these options: a queue
+// driver's request timeout must exceed it.
+func (o Options) LongestWait() time.Duration {
+	if o.Mode == ModeFollow {
+		return o.FollowWait
+	}
+	return o.Wait
+}
+
 // StopReason says why a queue's drain ended.
 type StopReason string
 
 // Stop reasons, in the report's words.
 const (
-	StopEmpty       StopReason = "empty"        // a receive found no message, or fewer than it asked for
-	StopBudget      StopReason = "budget"       // MaxMessages were received
-	StopDeadline    StopReason = "deadline"     // the context deadline minus the margin was reached
-	StopMaxDuration StopReason = "max-duration" // MaxDuration was reached
-	StopCanceled    StopReason = "canceled"     // the context was cancelled
-	StopError       StopReason = "error"        // the queue failed in a way retrying cannot mend
+	StopEmpty           StopReason = "empty"            // drain mode: a receive answered that the queue has no visible message
+	StopBudget          StopReason = "budget"           // MaxMessages were received
+	StopDeadline        StopReason = "deadline"         // the context deadline minus the margin was reached
+	StopMaxDuration     StopReason = "max-duration"     // MaxDuration was reached
+	StopCanceled        StopReason = "canceled"         // the context was cancelled
+	StopDestinationDown StopReason = "destination-down" // a handler's destination is unavailable: receiving more would only fail too
+	StopError           StopReason = "error"            // the queue failed in a way retrying cannot mend
 )
 
 // Report counts what one queue's drain did. Every received message ends up in exactly one of
-// Handled, DeadLettered, Duplicates or Failed; Deleted counts those of the first three whose
-// delete succeeded.
+// Handled, DeadLettered, Duplicates or Failed, so they add up to Received. Every message of
+// the first three ends up in exactly one of Deleted or DeleteFailed.
 type Report struct {
-	Queue        string     `json:"queue"`
-	MessageType  string     `json:"message_type"`
-	Received     int64      `json:"received"`
-	Handled      int64      `json:"handled"`
-	DeadLettered int64      `json:"dead_lettered"`
-	Duplicates   int64      `json:"duplicates"`
-	Failed       int64      `json:"failed"`
-	Deleted      int64      `json:"deleted"`
+	Queue        string `json:"queue"`
+	MessageType  string `json:"message_type"`
+	Received     int64  `json:"received"`
+	Handled      int64  `json:"handled"`
+	DeadLettered int64  `json:"dead_lettered"`
+	// Duplicates are messages the Dispatcher recognised as already finished, counted when
+	// that happened; they are deleted without running the handler again.
+	Duplicates int64 `json:"duplicates"`
+	// Failed are messages kept for redelivery: the handler failed, or was Abandoned.
+	Failed int64 `json:"failed"`
+	// Abandoned are the Failed messages whose Dispatch did not return within HandlerTimeout
+	// (or soon after the context ended).
+	Abandoned int64 `json:"abandoned"`
+	// Deleted are messages known to be gone from the queue: the delete succeeded, or its
+	// answer was lost and a retry found the receipt handle gone while the message's
+	// visibility timeout had certainly not run out (so the lost attempt deleted it).
+	Deleted int64 `json:"deleted"`
+	// DeleteFailed are handled messages that may still be in the queue and may be delivered
+	// again: the delete failed, ran out of attempts or time, or found the receipt handle stale
+	// when the message's visibility may have run out.
 	DeleteFailed int64      `json:"delete_failed"`
 	Requests     int64      `json:"requests"`
 	Stop         StopReason `json:"stop_reason"`
@@ -135,7 +230,9 @@ type Result struct {
 }
 
 // Err joins the errors of the queues that stopped on one, so a platform can mark the invocation
-// failed; nil when every queue ended normally.
+// failed; nil when every queue ended normally. A queue stopped because a destination is down
+// is not an error of the invocation: its messages are kept, and the next invocation tries
+// again.
 func (r Result) Err() error {
 	var errs []error
 	for _, q := range r.Queues {
@@ -146,7 +243,9 @@ func (r Result) Err() error {
 	return errors.Join(errs...)
 }
 
-// Run drains every source in parallel within ctx and the options' bounds and reports per queue.
+// Run drains every source in parallel within ctx and the options' bounds and reports per
+// queue. It fails without receiving when the options are invalid, or when ctx's deadline
+// leaves no time to receive before an explicit DeadlineMargin.
 func Run(ctx context.Context, sources []Source, d Dispatcher, o Options) (Result, error) {
 	if err := o.Validate(); err != nil {
 		return Result{}, err
@@ -158,11 +257,15 @@ func Run(ctx context.Context, sources []Source, d Dispatcher, o Options) (Result
 		o.Now = time.Now
 	}
 	start := o.Now()
+	stop, err := stopTime(ctx, o, start)
+	if err != nil {
+		return Result{}, err
+	}
 	res := Result{Queues: make([]Report, len(sources))}
 	var wg sync.WaitGroup
 	for i, src := range sources {
 		wg.Go(func() {
-			res.Queues[i] = drainOne(ctx, src, d, o, start)
+			res.Queues[i] = drainOne(ctx, src, d, o, start, stop)
 		})
 	}
 	wg.Wait()
@@ -170,71 +273,135 @@ func Run(ctx context.Context, sources []Source, d Dispatcher, o Options) (Result
 	return res, nil
 }
 
+// stopAt is when receiving stops by the clock.
+type stopAt struct {
+	at    time.Time // zero: never by the clock
+	byMax bool      // at comes from MaxDuration rather than the deadline
+}
+
+// stopTime works out when receiving stops. An automatic margin that does not fit the
+// deadline is cut to half the time left (handlers still see the deadline through ctx, and a
+// message they cannot finish is kept); an explicit one that leaves nothing is an error.
+func stopTime(ctx context.Context, o Options, start time.Time) (stopAt, error) {
+	var s stopAt
+	if dl, ok := ctx.Deadline(); ok {
+		left := dl.Sub(start)
+		margin := o.DeadlineMargin
+		switch {
+		case left <= 0:
+			return s, fmt.Errorf("drain: the deadline passed %s before the drain started: nothing can be received", -left)
+		case margin == 0:
+			margin = min(o.AutoMargin(), left/2)
+			if margin < o.AutoMargin() {
+				o.Logger.Warn("drain: the deadline is too near for the automatic margin; using half the time left",
+					"time_left", left.String(), "margin", margin.String(), "automatic_margin", o.AutoMargin().String())
+			}
+		case margin >= left:
+			return s, fmt.Errorf("drain: DeadlineMargin %s is not less than the %s left before the deadline: nothing could be received; raise the timeout or lower the margin", margin, left)
+		}
+		s.at = start.Add(left - margin)
+	}
+	if o.MaxDuration > 0 {
+		if byMax := start.Add(o.MaxDuration); s.at.IsZero() || byMax.Before(s.at) {
+			s = stopAt{at: byMax, byMax: true}
+		}
+	}
+	return s, nil
+}
+
 // run is the state of one queue's drain.
 type run struct {
-	ctx    context.Context
-	src    Source
-	d      Dispatcher
-	o      Options
-	log    *slog.Logger
-	stopAt time.Time // when receiving must stop; zero means never by the clock
-	byMax  bool      // stopAt comes from MaxDuration rather than the deadline
+	ctx context.Context
+	// recvCtx is ctx, also cancelled when a destination is down, so that a follow-mode long
+	// poll does not hold the invocation for its whole wait.
+	recvCtx    context.Context
+	cancelRecv context.CancelFunc
+	src        Source
+	d          Dispatcher
+	o          Options
+	log        *slog.Logger
+	stopAt     stopAt
+	deadline   time.Time // ctx's deadline; zero when none
 
-	budget    atomic.Int64 // messages still allowed; negative means unbounded
-	stopped   atomic.Bool
-	receivers atomic.Int32
+	budget     atomic.Int64 // messages still allowed; negative means unbounded
+	stopped    atomic.Bool
+	receivers  atomic.Int32
+	waited     atomic.Bool  // drain mode: the first receive's wait was used
+	visibility atomic.Int64 // the queue's visibility timeout as learned from a first delivery; 0 unknown
 
 	mu      sync.Mutex
 	reason  StopReason
 	lastErr error
 
-	received, handled, deadLettered, duplicates, failed atomic.Int64
-	deleted, deleteFailed, requests                     atomic.Int64
+	received, handled, deadLettered, duplicates, failed, abandoned atomic.Int64
+	deleted, deleteFailed, requests                                atomic.Int64
+
+	// slots bounds the messages in hand (receiving, being handled): a receiver takes a slot per
+	// message it asks for, so slow handlers slow receiving and memory stays bounded. One batch
+	// more than the receivers ask for at once lets a receiver ask again while its last batch is
+	// still being handled.
+	slots chan struct{}
 
 	receiveWG sync.WaitGroup
+	handleWG  sync.WaitGroup // handlers and linger timers: all that may start a delete
 	deleteWG  sync.WaitGroup
-	deleters  chan struct{} // bounds the deletes in flight, so a slow delete path slows receiving
+	deleters  chan struct{} // bounds the delete requests in flight
+
+	dmu         sync.Mutex
+	pending     []toDelete // handled messages waiting for a delete request
+	dispatching int        // messages received and not yet finished
+	linger      *time.Timer
 }
 
-func drainOne(ctx context.Context, src Source, d Dispatcher, o Options, start time.Time) Report {
+// toDelete is one handled message waiting for its delete.
+type toDelete struct {
+	id, handle string
+	// visibleUntil is a time before which the message is certainly still invisible to others,
+	// so a stale handle cannot mean redelivery; zero when unknown.
+	visibleUntil time.Time
+	// unknown says an earlier delete attempt's answer was lost: it may have succeeded.
+	unknown bool
+}
+
+func drainOne(ctx context.Context, src Source, d Dispatcher, o Options, start time.Time, stop stopAt) Report {
 	r := &run{
-		ctx: ctx, src: src, d: d, o: o,
+		ctx: ctx, src: src, d: d, o: o, stopAt: stop,
 		log:      o.Logger.With("queue", src.Queue.Name(), "message_type", src.MessageType),
+		slots:    make(chan struct{}, (o.Receivers+1)*o.BatchSize),
 		deleters: make(chan struct{}, o.Receivers),
 	}
 	if dl, ok := ctx.Deadline(); ok {
-		r.stopAt = dl.Add(-o.DeadlineMargin)
+		r.deadline = dl
 	}
-	if o.MaxDuration > 0 {
-		if byMax := start.Add(o.MaxDuration); r.stopAt.IsZero() || byMax.Before(r.stopAt) {
-			r.stopAt, r.byMax = byMax, true
-		}
-	}
+	r.recvCtx, r.cancelRecv = context.WithCancel(ctx)
+	defer r.cancelRecv()
 	r.budget.Store(-1)
 	if o.MaxMessages > 0 {
 		r.budget.Store(int64(o.MaxMessages))
 	}
-	r.spawnReceiver()
+	r.receivers.Store(1)
+	r.receiveWG.Go(r.receiveLoop)
 	r.receiveWG.Wait()
+	r.handleWG.Wait()
 	r.deleteWG.Wait()
 
 	rep := Report{
 		Queue: src.Queue.Name(), MessageType: src.MessageType,
 		Received: r.received.Load(), Handled: r.handled.Load(), DeadLettered: r.deadLettered.Load(),
-		Duplicates: r.duplicates.Load(), Failed: r.failed.Load(), Deleted: r.deleted.Load(),
-		DeleteFailed: r.deleteFailed.Load(), Requests: r.requests.Load(), Stop: r.reason,
-		DurationMS: o.Now().Sub(start).Milliseconds(),
+		Duplicates: r.duplicates.Load(), Failed: r.failed.Load(), Abandoned: r.abandoned.Load(),
+		Deleted: r.deleted.Load(), DeleteFailed: r.deleteFailed.Load(), Requests: r.requests.Load(),
+		Stop: r.reason, DurationMS: o.Now().Sub(start).Milliseconds(),
 	}
 	if r.lastErr != nil {
 		rep.Error = r.lastErr.Error()
 	}
 	level := slog.LevelInfo
-	if rep.Stop == StopError || rep.Failed > 0 || rep.DeleteFailed > 0 {
+	if rep.Stop == StopError || rep.Stop == StopDestinationDown || rep.Failed > 0 || rep.DeleteFailed > 0 {
 		level = slog.LevelWarn
 	}
 	r.log.Log(context.WithoutCancel(ctx), level, "drain finished",
-		"received", rep.Received, "handled", rep.Handled, "dead_lettered", rep.DeadLettered,
-		"duplicates", rep.Duplicates, "failed", rep.Failed, "deleted", rep.Deleted,
+		"mode", string(o.Mode), "received", rep.Received, "handled", rep.Handled, "dead_lettered", rep.DeadLettered,
+		"duplicates", rep.Duplicates, "failed", rep.Failed, "abandoned", rep.Abandoned, "deleted", rep.Deleted,
 		"delete_failed", rep.DeleteFailed, "requests", rep.Requests, "stop_reason", rep.Stop,
 		"error", rep.Error, "duration_ms", rep.DurationMS)
 	return rep
@@ -250,6 +417,14 @@ func (r *run) stop(reason StopReason, err error) {
 	r.stopped.Store(true)
 }
 
+// clockReason is the stop reason when the stop time is reached.
+func (r *run) clockReason() StopReason {
+	if r.stopAt.byMax {
+		return StopMaxDuration
+	}
+	return StopDeadline
+}
+
 // timeToStop says why no further receive may start, or "" when one may.
 func (r *run) timeToStop() StopReason {
 	if r.stopped.Load() {
@@ -261,11 +436,8 @@ func (r *run) timeToStop() StopReason {
 		}
 		return StopCanceled
 	}
-	if !r.stopAt.IsZero() && !r.o.Now().Before(r.stopAt) {
-		if r.byMax {
-			return StopMaxDuration
-		}
-		return StopDeadline
+	if !r.stopAt.at.IsZero() && !r.o.Now().Before(r.stopAt.at) {
+		return r.clockReason()
 	}
 	return ""
 }
@@ -290,10 +462,77 @@ func (r *run) release(n int) {
 	}
 }
 
-func (r *run) spawnReceiver() {
-	r.receivers.Add(1)
-	r.receiveWG.Go(r.receiveLoop)
+// acquire takes n slots; false when ctx ended first (the slots taken are given back).
+func (r *run) acquire(n int) bool {
+	for i := range n {
+		select {
+		case r.slots <- struct{}{}:
+		case <-r.recvCtx.Done():
+			r.releaseSlots(i)
+			return false
+		}
+	}
+	return true
 }
+
+func (r *run) releaseSlots(n int) {
+	for range n {
+		<-r.slots
+	}
+}
+
+// spawnReceiver adds a receiver unless Receivers are running.
+func (r *run) spawnReceiver() {
+	for {
+		n := r.receivers.Load()
+		if n >= int32(r.o.Receivers) {
+			return
+		}
+		if r.receivers.CompareAndSwap(n, n+1) {
+			r.receiveWG.Go(r.receiveLoop)
+			return
+		}
+	}
+}
+
+// leave ends the calling follow-mode receiver unless it is the last one.
+func (r *run) leave() bool {
+	for {
+		n := r.receivers.Load()
+		if n <= 1 {
+			return false
+		}
+		if r.receivers.CompareAndSwap(n, n-1) {
+			return true
+		}
+	}
+}
+
+// nextWait is the long-poll wait of the next receive, never past the stop time; false when
+// a follow-mode receive would have less than a second left to wait, which is not worth a
+// request.
+func (r *run) nextWait() (time.Duration, bool) {
+	var w time.Duration
+	switch {
+	case r.o.Mode == ModeFollow:
+		w = r.o.FollowWait
+	case r.waited.CompareAndSwap(false, true):
+		w = r.o.Wait
+	}
+	if w > 0 && !r.stopAt.at.IsZero() {
+		// MNS waits whole seconds, rounding up: round down here so the wait ends in time.
+		w = min(w, max(r.stopAt.at.Sub(r.o.Now()), 0).Truncate(time.Second))
+		if r.o.Mode == ModeFollow && w < time.Second {
+			return 0, false
+		}
+	}
+	return w, true
+}
+
+// earlyEmptyPause is how long a follow-mode receiver pauses after a long poll that answered
+// empty well before its wait was over: MNS does that to long polls beyond its concurrency cap,
+// and bills each, so retrying at once would spin.
+const earlyEmptyPause = time.Second
 
 func (r *run) receiveLoop() {
 	for {
@@ -306,34 +545,50 @@ func (r *run) receiveLoop() {
 			r.stop(StopBudget, nil)
 			return
 		}
-		msgs, err := r.receive(n)
+		wait, ok := r.nextWait()
+		if !ok {
+			r.release(n)
+			r.stop(r.clockReason(), nil)
+			return
+		}
+		if !r.acquire(n) {
+			r.release(n)
+			r.stop(r.timeToStop(), nil)
+			return
+		}
+		began := time.Now()
+		msgs, err := r.receive(n, wait)
+		r.releaseSlots(n - len(msgs))
 		r.release(n - len(msgs))
 		switch {
 		case errors.Is(err, queue.ErrEmpty):
-			r.stop(StopEmpty, nil)
-			return
+			if r.o.Mode == ModeDrain {
+				// An empty answer is what ends a drain: a short batch is not (MNS documents that
+				// a batch receive may return fewer messages than are available).
+				r.stop(StopEmpty, nil)
+				return
+			}
+			if r.leave() {
+				return
+			}
+			if wait > 0 && time.Since(began) < wait/2 {
+				retry.Sleep(r.ctx, earlyEmptyPause)
+			}
+			continue
 		case err != nil:
-			if r.ctx.Err() != nil {
+			if r.ctx.Err() != nil || r.stopped.Load() {
 				r.stop(r.timeToStop(), nil)
 			} else {
 				r.stop(StopError, err)
 			}
 			return
 		}
-		full := len(msgs) == n
-		if full && n == r.o.BatchSize && r.receivers.Load() < int32(r.o.Receivers) && r.timeToStop() == "" {
+		full := len(msgs) == n && n == r.o.BatchSize
+		if full && r.timeToStop() == "" {
 			r.spawnReceiver()
 		}
-		r.handleBatch(msgs)
-		if !full {
-			// Fewer messages than asked for: the queue had no more visible ones a moment ago.
-			// Another receive would most likely come back empty after a full long-poll wait;
-			// what arrives from now on is the next invocation's.
-			reason := r.timeToStop()
-			if reason == "" {
-				reason = StopEmpty
-			}
-			r.stop(reason, nil)
+		r.handle(msgs, began)
+		if !full && r.o.Mode == ModeFollow && r.leave() {
 			return
 		}
 	}
@@ -345,123 +600,291 @@ func retryable(err error) bool {
 	return errors.Is(err, queue.ErrTransport) || errors.Is(err, queue.ErrThrottled) || errors.Is(err, queue.ErrTokenExpired)
 }
 
-func (r *run) receive(n int) ([]queue.Message, error) {
-	var err error
-	for attempt := 1; ; attempt++ {
-		var msgs []queue.Message
-		r.requests.Add(1)
-		msgs, err = r.src.Queue.Receive(r.ctx, n, r.o.Wait)
-		if err == nil {
-			r.received.Add(int64(len(msgs)))
-			return msgs, nil
+func (r *run) receive(n int, wait time.Duration) ([]queue.Message, error) {
+	var msgs []queue.Message
+	p := retry.Policy{Attempts: r.o.ReceiveAttempts, Backoff: r.o.RetryBackoff}
+	err := retry.Do(r.recvCtx, p, func(err error) bool {
+		if !retryable(err) || r.timeToStop() != "" {
+			return false
 		}
-		if !retryable(err) || attempt >= r.o.ReceiveAttempts || r.timeToStop() != "" {
-			return nil, err
-		}
-		r.log.Warn("receive failed, retrying", "attempt", attempt, "error", err)
-		if !r.pause(r.ctx, attempt) {
-			return nil, err
-		}
-	}
-}
-
-// pause waits before retry number attempt; false when ctx ended first.
-func (r *run) pause(ctx context.Context, attempt int) bool {
-	d := r.o.RetryBackoff << (attempt - 1)
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
+		r.log.Warn("receive failed, retrying", "error", err)
 		return true
-	case <-ctx.Done():
-		return false
+	}, func(ctx context.Context, attempt int) error {
+		r.requests.Add(1)
+		var err error
+		msgs, err = r.src.Queue.Receive(ctx, n, wait)
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
+	r.received.Add(int64(len(msgs)))
+	return msgs, nil
 }
 
-// handleBatch dispatches a batch's messages concurrently, then hands the handles of those that
-// may go to a deleter and returns, so the next receive does not wait for the delete.
-func (r *run) handleBatch(msgs []queue.Message) {
-	outcomes := make([]dispatch.Outcome, len(msgs))
-	var wg sync.WaitGroup
+// handle starts a handler per message and returns, so the next receive goes out at once.
+// began is when the receive was sent: the server made the messages invisible after it.
+func (r *run) handle(msgs []queue.Message, began time.Time) {
 	for i := range msgs {
-		wg.Go(func() { outcomes[i] = r.dispatch(&msgs[i]) })
-	}
-	wg.Wait()
-	handles := make([]string, 0, len(msgs))
-	for i, o := range outcomes {
-		if o != dispatch.Retry {
-			handles = append(handles, msgs[i].ReceiptHandle)
+		if m := &msgs[i]; m.DequeueCount == 1 && !m.FirstDequeueTime.IsZero() && m.NextVisibleTime.After(m.FirstDequeueTime) {
+			r.visibility.Store(int64(m.NextVisibleTime.Sub(m.FirstDequeueTime)))
+			break
 		}
 	}
-	if len(handles) == 0 {
-		return
+	var visibleUntil time.Time
+	if v := time.Duration(r.visibility.Load()); v > time.Second {
+		visibleUntil = began.Add(v - time.Second) // a second for the server's millisecond times and clock steps
 	}
-	r.deleters <- struct{}{}
-	r.deleteWG.Go(func() {
-		defer func() { <-r.deleters }()
-		r.delete(handles)
-	})
+	r.dmu.Lock()
+	r.dispatching += len(msgs)
+	r.dmu.Unlock()
+	for i := range msgs {
+		r.handleWG.Go(func() {
+			defer r.releaseSlots(1)
+			qm := &msgs[i]
+			del := r.dispatch(qm)
+			r.finish(toDelete{id: qm.ID, handle: qm.ReceiptHandle, visibleUntil: visibleUntil}, del)
+		})
+	}
 }
 
-func (r *run) dispatch(qm *queue.Message) dispatch.Outcome {
+// errAbandoned is the failure of a Dispatch the drain stopped waiting for.
+var errAbandoned = errors.New("drain: the handler did not return within its timeout; the drain went on without it")
+
+// dispatch runs one message through the Dispatcher, counts its outcome and says whether the
+// message may be deleted.
+func (r *run) dispatch(qm *queue.Message) bool {
 	m := &dispatch.Message{
 		ID: qm.ID, Type: r.src.MessageType, Source: r.src.Queue.Name(),
 		Body: qm.Body, BodyMD5: qm.BodyMD5, DequeueCount: qm.DequeueCount,
 		EnqueueTime: qm.EnqueueTime, FirstDequeueTime: qm.FirstDequeueTime,
 	}
-	outcome, err := r.d.Dispatch(r.ctx, m)
+	outcome, err, abandoned := r.boundedDispatch(m)
 	switch outcome {
 	case dispatch.Handled:
 		r.handled.Add(1)
+		return true
 	case dispatch.DeadLettered:
 		r.deadLettered.Add(1)
+		return true
 	case dispatch.Duplicate:
 		r.duplicates.Add(1)
-	default:
-		outcome = dispatch.Retry
-		r.failed.Add(1)
+		return true
+	}
+	r.failed.Add(1)
+	if abandoned {
+		r.abandoned.Add(1)
+		r.log.Warn("handler abandoned, message kept for redelivery",
+			"message_id", qm.ID, "dequeue_count", qm.DequeueCount, "handler_timeout", r.o.HandlerTimeout.String())
+	} else {
 		r.log.Warn("handler failed, message kept for redelivery",
 			"message_id", qm.ID, "dequeue_count", qm.DequeueCount, "error", err)
 	}
-	return outcome
+	if dispatch.IsUnavailable(err) {
+		r.stop(StopDestinationDown, err)
+		r.cancelRecv()
+	}
+	return false
 }
 
-// delete deletes handles in one batch request, retrying the handles that failed for a passing
-// reason. A handle that is stale (its visibility ran out and the message went to another
-// receiver) is not retried: the message will come again and be recognised as a duplicate.
-func (r *run) delete(handles []string) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.ctx), r.o.DeleteTimeout*time.Duration(r.o.DeleteAttempts))
-	defer cancel()
-	pending := handles
-	var lastErr error
-	for attempt := 1; len(pending) > 0; attempt++ {
-		r.requests.Add(1)
-		failed, err := r.src.Queue.Delete(ctx, pending)
-		if err != nil {
-			failed = make([]queue.DeleteFailure, len(pending))
-			for i, h := range pending {
-				failed[i] = queue.DeleteFailure{ReceiptHandle: h, Err: err}
+type dispatchResult struct {
+	outcome dispatch.Outcome
+	err     error
+}
+
+// boundedDispatch calls the Dispatcher in its own goroutine and waits for it at most
+// HandlerTimeout plus abandonSlack, never past the deadline, and at most abandonSlack once ctx
+// was cancelled. A Dispatch that panics or exits its goroutine (runtime.Goexit) is a failure:
+// nothing is deleted by default. An outcome the drain does not know is a failure too.
+func (r *run) boundedDispatch(m *dispatch.Message) (dispatch.Outcome, error, bool) {
+	ch := make(chan dispatchResult, 1)
+	go func() {
+		res := dispatchResult{outcome: dispatch.Retry, err: errors.New("drain: the dispatcher exited without returning")}
+		defer func() {
+			if v := recover(); v != nil {
+				res = dispatchResult{outcome: dispatch.Retry, err: fmt.Errorf("drain: the dispatcher panicked: %v", v)}
 			}
-		}
-		r.deleted.Add(int64(len(pending) - len(failed)))
-		pending = pending[:0:0]
-		for _, f := range failed {
-			lastErr = f.Err
-			if retryable(f.Err) && attempt < r.o.DeleteAttempts {
-				pending = append(pending, f.ReceiptHandle)
-				continue
-			}
-			r.deleteFailed.Add(1)
-			r.log.Warn("delete failed; the message will be delivered again and recognised as a duplicate",
-				"error", f.Err)
-		}
-		if len(pending) > 0 && !r.pause(ctx, attempt) {
-			r.deleteFailed.Add(int64(len(pending)))
-			r.log.Warn("delete abandoned", "handles", len(pending), "error", lastErr)
-			return
+			ch <- res
+		}()
+		res.outcome, res.err = r.d.Dispatch(r.ctx, m)
+	}()
+	limit := r.o.HandlerTimeout + abandonSlack
+	if !r.deadline.IsZero() {
+		limit = min(limit, time.Until(r.deadline))
+	}
+	t := time.NewTimer(max(limit, 0))
+	defer t.Stop()
+	select {
+	case res := <-ch:
+		return res.outcome, res.err, false
+	case <-t.C:
+		return dispatch.Retry, errAbandoned, true
+	case <-r.ctx.Done():
+	}
+	if errors.Is(r.ctx.Err(), context.DeadlineExceeded) {
+		select { // a handler that honours its context has returned by now
+		case res := <-ch:
+			return res.outcome, res.err, false
+		default:
+			return dispatch.Retry, errAbandoned, true
 		}
 	}
+	after := time.NewTimer(abandonSlack)
+	defer after.Stop()
+	select {
+	case res := <-ch:
+		return res.outcome, res.err, false
+	case <-t.C:
+	case <-after.C:
+	}
+	return dispatch.Retry, errAbandoned, true
+}
+
+// finish takes a message off the handling count and, if it may go, queues it for deletion.
+// A delete goes out when 16 are queued, when nothing else is being handled (no sibling can
+// join it soon), or DeleteLinger after the oldest queued message: a handled message never
+// waits long for slower siblings.
+func (r *run) finish(m toDelete, del bool) {
+	var batches [][]toDelete
+	r.dmu.Lock()
+	r.dispatching--
+	if del {
+		r.pending = append(r.pending, m)
+	}
+	for len(r.pending) >= maxBatch {
+		batches = append(batches, r.pending[:maxBatch:maxBatch])
+		r.pending = append([]toDelete(nil), r.pending[maxBatch:]...)
+	}
+	switch {
+	case len(r.pending) > 0 && (r.dispatching == 0 || r.o.DeleteLinger == 0):
+		batches = append(batches, r.pending)
+		r.pending = nil
+	case len(r.pending) > 0 && r.linger == nil:
+		r.handleWG.Add(1) // done by the timer's function, or here when stopped before it ran
+		r.linger = time.AfterFunc(r.o.DeleteLinger, r.lingerDone)
+	}
+	if len(r.pending) == 0 && r.linger != nil {
+		if r.linger.Stop() {
+			r.handleWG.Done()
+		}
+		r.linger = nil
+	}
+	r.dmu.Unlock()
+	for _, b := range batches {
+		r.startDelete(b)
+	}
+}
+
+// lingerDone sends the queued deletes when DeleteLinger ran out.
+func (r *run) lingerDone() {
+	defer r.handleWG.Done()
+	r.dmu.Lock()
+	b := r.pending
+	r.pending, r.linger = nil, nil
+	r.dmu.Unlock()
+	if len(b) > 0 {
+		r.startDelete(b)
+	}
+}
+
+func (r *run) startDelete(b []toDelete) {
+	r.deleters <- struct{}{}
+	r.deleteWG.Go(func() {
+		defer func() { <-r.deleters }()
+		r.delete(b)
+	})
+}
+
+// errPartial stands for the handles of a batch delete that failed for a passing reason.
+var errPartial = errors.New("drain: some deletes failed for a passing reason")
+
+// delete deletes a batch of handled messages, retrying what failed for a passing reason within
+// the attempts and the deadline, and never after ctx was cancelled. Each message is counted
+// Deleted or DeleteFailed, by the rule in Report.
+func (r *run) delete(batch []toDelete) {
+	budget := context.WithoutCancel(r.ctx)
+	if !r.deadline.IsZero() {
+		var cancel context.CancelFunc
+		budget, cancel = context.WithDeadline(budget, r.deadline)
+		defer cancel()
+	}
+	pending := batch
+	p := retry.Policy{Attempts: r.o.DeleteAttempts, Backoff: r.o.RetryBackoff}
+	err := retry.Do(budget, p, func(err error) bool {
+		return len(pending) > 0 && r.ctx.Err() == nil && retryableDelete(err)
+	}, func(ctx context.Context, attempt int) error {
+		r.requests.Add(1)
+		ctx, cancel := context.WithTimeout(ctx, r.o.DeleteTimeout)
+		defer cancel()
+		handles := make([]string, len(pending))
+		for i, d := range pending {
+			handles[i] = d.handle
+		}
+		failures, err := r.src.Queue.Delete(ctx, handles)
+		if err != nil {
+			if !retryableDelete(err) {
+				r.deleteFailedN(pending, err)
+				pending = nil
+				return err
+			}
+			if lost(err) {
+				for i := range pending {
+					pending[i].unknown = true
+				}
+			}
+			return err
+		}
+		failed := make(map[string]error, len(failures))
+		for _, f := range failures {
+			failed[f.ReceiptHandle] = f.Err
+		}
+		now := time.Now()
+		var next []toDelete
+		var lastErr error
+		for _, d := range pending {
+			ferr, ok := failed[d.handle]
+			switch {
+			case !ok:
+				r.deleted.Add(1)
+			case errors.Is(ferr, queue.ErrStaleHandle) && d.unknown && now.Before(d.visibleUntil):
+				// The handle is gone although nobody else could have received the message yet:
+				// the attempt whose answer was lost deleted it.
+				r.deleted.Add(1)
+				r.log.Debug("delete confirmed by its retry", "message_id", d.id)
+			case retryableDelete(ferr):
+				next, lastErr = append(next, d), ferr
+			default:
+				r.deleteFailedN([]toDelete{d}, ferr)
+			}
+		}
+		pending = next
+		if len(pending) > 0 {
+			return fmt.Errorf("%w: %w", errPartial, lastErr)
+		}
+		return nil
+	})
+	if len(pending) > 0 {
+		r.deleteFailedN(pending, err)
+	}
+}
+
+// deleteFailedN counts messages whose delete failed and says what that means.
+func (r *run) deleteFailedN(ds []toDelete, err error) {
+	r.deleteFailed.Add(int64(len(ds)))
+	for _, d := range ds {
+		r.log.Warn("delete failed; the message may be delivered again, and its handler run again",
+			"message_id", d.id, "error", err)
+	}
+}
+
+// retryableDelete says whether a delete error may pass: the retryable errors, and a request
+// that ran out of its DeleteTimeout.
+func retryableDelete(err error) bool {
+	return retryable(err) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// lost says whether a failed request may have been carried out by the server: its answer,
+// not its request, may be what was lost.
+func lost(err error) bool {
+	return errors.Is(err, queue.ErrTransport) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)
 }

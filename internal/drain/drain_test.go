@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,16 +17,24 @@ import (
 	"github.com/alicom-drain/alicom-drain/shared/dispatch"
 )
 
-// observed is the in-memory queue, with its receives counted, timed and hooked: what a test
-// needs to see of how the drain drives a queue. Failures are injected through memqueue's
-// fault hooks.
+// observed is the in-memory queue, with its receives and deletes counted, recorded and
+// hooked: what a test needs to see of how the drain drives a queue. Failures are injected
+// through memqueue's fault hooks or the hooks here.
 type observed struct {
 	*memqueue.Queue
 	mu          sync.Mutex
 	receives    int
+	waits       []time.Duration // the wait each receive asked for, in order
+	alone       []bool          // whether each receive started with no other receive out
 	inFlight    int
 	maxInFlight int
+	deletes     int
 	onReceive   func()
+	// cap, when above 0, makes every receive return at most cap messages, as the real MNS may
+	// while more are available.
+	cap int
+	// onDelete, when set, replaces Delete; it may call q.Queue.Delete itself.
+	onDelete func(ctx context.Context, handles []string) ([]queue.DeleteFailure, error)
 }
 
 func newQueue(t *testing.T, n int) (*observed, []string) {
@@ -40,19 +50,42 @@ func newQueue(t *testing.T, n int) (*observed, []string) {
 func (q *observed) Receive(ctx context.Context, n int, wait time.Duration) ([]queue.Message, error) {
 	q.mu.Lock()
 	q.receives++
+	q.waits = append(q.waits, wait)
+	q.alone = append(q.alone, q.inFlight == 0)
 	q.inFlight++
 	q.maxInFlight = max(q.maxInFlight, q.inFlight)
-	hook := q.onReceive
+	hook, limit := q.onReceive, q.cap
 	q.mu.Unlock()
 	if hook != nil {
 		hook()
 	}
 	time.Sleep(time.Millisecond) // lets parallel receivers overlap, as they would on a network
+	if limit > 0 {
+		n = min(n, limit)
+	}
 	msgs, err := q.Queue.Receive(ctx, n, wait)
 	q.mu.Lock()
 	q.inFlight--
 	q.mu.Unlock()
 	return msgs, err
+}
+
+func (q *observed) Delete(ctx context.Context, handles []string) ([]queue.DeleteFailure, error) {
+	q.mu.Lock()
+	q.deletes++
+	hook := q.onDelete
+	q.mu.Unlock()
+	if hook != nil {
+		return hook(ctx, handles)
+	}
+	return q.Queue.Delete(ctx, handles)
+}
+
+// stats reads the counters under the lock.
+func (q *observed) stats() (receives, deletes int, waits []time.Duration, alone []bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.receives, q.deletes, append([]time.Duration(nil), q.waits...), append([]bool(nil), q.alone...)
 }
 
 // failEach makes the next calls of op fail with errs, in order, then succeed.
@@ -98,9 +131,24 @@ func handleAll(ctx context.Context, m *dispatch.Message) (dispatch.Outcome, erro
 func testOptions() Options {
 	o := DefaultOptions()
 	o.RetryBackoff = time.Millisecond
-	o.DeadlineMargin = 0
-	o.Wait = 0
 	return o
+}
+
+// checkReport asserts the report's counters add up: every received message has one outcome,
+// every message that may be deleted was either deleted or counted as a failed delete.
+func checkReport(t *testing.T, rep Report) {
+	t.Helper()
+	if rep.Received != rep.Handled+rep.DeadLettered+rep.Duplicates+rep.Failed {
+		t.Errorf("received %d != handled %d + dead-lettered %d + duplicates %d + failed %d",
+			rep.Received, rep.Handled, rep.DeadLettered, rep.Duplicates, rep.Failed)
+	}
+	if rep.Deleted+rep.DeleteFailed != rep.Handled+rep.DeadLettered+rep.Duplicates {
+		t.Errorf("deleted %d + delete failed %d != handled %d + dead-lettered %d + duplicates %d",
+			rep.Deleted, rep.DeleteFailed, rep.Handled, rep.DeadLettered, rep.Duplicates)
+	}
+	if rep.Abandoned > rep.Failed {
+		t.Errorf("abandoned %d > failed %d", rep.Abandoned, rep.Failed)
+	}
 }
 
 func runOne(t *testing.T, ctx context.Context, q queue.Queue, d Dispatcher, o Options) Report {
@@ -109,14 +157,31 @@ func runOne(t *testing.T, ctx context.Context, q queue.Queue, d Dispatcher, o Op
 	if err != nil {
 		t.Fatal(err)
 	}
+	checkReport(t, res.Queues[0])
 	return res.Queues[0]
 }
 
-func TestAnEmptyQueueCostsOneReceive(t *testing.T) {
+// within fails the test when fn does not return within d: a generous bound, for "returns on
+// time" properties on a loaded machine.
+func within(t *testing.T, d time.Duration, fn func()) time.Duration {
+	t.Helper()
+	start := time.Now()
+	done := make(chan struct{})
+	go func() { defer close(done); fn() }()
+	select {
+	case <-done:
+	case <-time.After(d):
+		t.Fatalf("still running after %s", d)
+	}
+	return time.Since(start)
+}
+
+func TestAnIdleInvocationAtTheDefaultsCostsOneReceiveThatDoesNotWait(t *testing.T) {
 	q, _ := newQueue(t, 0)
-	rep := runOne(t, context.Background(), q, dispatcherFunc(handleAll), testOptions())
-	if q.receives != 1 || rep.Requests != 1 || rep.Stop != StopEmpty || rep.Received != 0 {
-		t.Fatalf("receives = %d, report = %+v", q.receives, rep)
+	rep := runOne(t, context.Background(), q, dispatcherFunc(handleAll), DefaultOptions())
+	receives, deletes, waits, _ := q.stats()
+	if receives != 1 || deletes != 0 || rep.Requests != 1 || rep.Stop != StopEmpty || rep.Received != 0 || waits[0] != 0 {
+		t.Fatalf("receives = %d (waits %v), deletes = %d, report = %+v", receives, waits, deletes, rep)
 	}
 }
 
@@ -142,13 +207,49 @@ func TestABacklogIsHandledAndDeletedOnceEach(t *testing.T) {
 	}
 }
 
-func TestAShortBatchEndsTheDrainWithoutAnotherReceive(t *testing.T) {
+func TestOnlyTheFirstReceiveWaitsSoADrainEndsWithoutATail(t *testing.T) {
 	q, _ := newQueue(t, 20)
 	o := testOptions()
 	o.Receivers = 1
-	rep := runOne(t, context.Background(), q, dispatcherFunc(handleAll), o)
-	if q.receives != 2 || rep.Requests != 4 || rep.Deleted != 20 || rep.Stop != StopEmpty {
-		t.Fatalf("receives = %d, report = %+v: want 16 + 4 received and deleted, and no empty receive", q.receives, rep)
+	o.Wait = 20 * time.Second // would show as a 20 s tail if a later receive waited
+	var rep Report
+	within(t, 10*time.Second, func() { rep = runOne(t, context.Background(), q, dispatcherFunc(handleAll), o) })
+	receives, _, waits, _ := q.stats()
+	// 16, then a short batch of 4, then one receive that answers empty: the short batch alone
+	// does not prove the queue dry.
+	if receives != 3 || rep.Deleted != 20 || rep.Stop != StopEmpty {
+		t.Fatalf("receives = %d, report = %+v", receives, rep)
+	}
+	if waits[0] != 20*time.Second || waits[1] != 0 || waits[2] != 0 {
+		t.Fatalf("waits = %v, want only the first to wait", waits)
+	}
+}
+
+func TestShortBatchesWhileMessagesRemainDoNotEndTheDrain(t *testing.T) {
+	tests := []struct {
+		name      string
+		receivers int
+		cap       int
+	}{
+		{"one receiver given 5 of 16", 1, 5},
+		{"four receivers given 1 of 16", 4, 1},
+		{"four receivers given 15 of 16", 4, 15},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			q, _ := newQueue(t, 60)
+			q.cap = tt.cap
+			o := testOptions()
+			o.Receivers = tt.receivers
+			rep := runOne(t, context.Background(), q, dispatcherFunc(handleAll), o)
+			if rep.Received != 60 || rep.Deleted != 60 || rep.Stop != StopEmpty || q.Len() != 0 {
+				t.Fatalf("report = %+v, %d left in the queue", rep, q.Len())
+			}
+			receives, _, _, _ := q.stats()
+			if want := (60+tt.cap-1)/tt.cap + tt.receivers; receives > want {
+				t.Fatalf("receives = %d, want at most %d: one empty answer per receiver ends it", receives, want)
+			}
+		})
 	}
 }
 
@@ -162,6 +263,10 @@ func TestReceiversRampUpButNeverPassTheLimit(t *testing.T) {
 	}
 	if q.maxInFlight > 3 || q.maxInFlight < 2 {
 		t.Fatalf("at most %d receives ran at once, want 2..3", q.maxInFlight)
+	}
+	// A full backlog of quick handlers: deletes fill their batches as receives do.
+	if perMessage := float64(rep.Requests) / 640; perMessage > 0.15 {
+		t.Fatalf("%d requests for 640 messages: %.3f per message", rep.Requests, perMessage)
 	}
 }
 
@@ -183,6 +288,33 @@ func TestEachOutcomeIsCountedAndOnlyRetriesAreKept(t *testing.T) {
 	}
 }
 
+func TestADispatcherThatDoesNotReturnNormallyKeepsItsMessage(t *testing.T) {
+	tests := []struct {
+		name string
+		d    dispatcherFunc
+	}{
+		{"one that exits its goroutine", func(ctx context.Context, m *dispatch.Message) (dispatch.Outcome, error) {
+			runtime.Goexit()
+			return dispatch.Handled, nil
+		}},
+		{"one that panics", func(ctx context.Context, m *dispatch.Message) (dispatch.Outcome, error) {
+			panic("boom")
+		}},
+		{"one that returns an outcome the drain does not know", func(ctx context.Context, m *dispatch.Message) (dispatch.Outcome, error) {
+			return dispatch.Outcome(99), nil
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			q, _ := newQueue(t, 3)
+			rep := runOne(t, context.Background(), q, tt.d, testOptions())
+			if rep.Failed != 3 || rep.Deleted != 0 || q.Len() != 3 {
+				t.Fatalf("report = %+v, %d in the queue", rep, q.Len())
+			}
+		})
+	}
+}
+
 func TestTheBudgetBoundsTheMessagesReceived(t *testing.T) {
 	q, _ := newQueue(t, 100)
 	o := testOptions()
@@ -190,18 +322,6 @@ func TestTheBudgetBoundsTheMessagesReceived(t *testing.T) {
 	rep := runOne(t, context.Background(), q, dispatcherFunc(handleAll), o)
 	if rep.Received != 20 || rep.Deleted != 20 || rep.Stop != StopBudget {
 		t.Fatalf("report = %+v", rep)
-	}
-}
-
-func TestNoReceiveStartsInsideTheDeadlineMargin(t *testing.T) {
-	q, _ := newQueue(t, 10)
-	o := testOptions()
-	o.DeadlineMargin = time.Hour
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	rep := runOne(t, ctx, q, dispatcherFunc(handleAll), o)
-	if q.receives != 0 || rep.Stop != StopDeadline {
-		t.Fatalf("receives = %d, report = %+v", q.receives, rep)
 	}
 }
 
@@ -220,6 +340,62 @@ func TestMaxDurationStopsTheDrainAndFinishesTheBatchInHand(t *testing.T) {
 	}
 }
 
+func TestTheDeadlineMargin(t *testing.T) {
+	t.Run("an explicit margin longer than the time left is an error, not an empty success", func(t *testing.T) {
+		q, _ := newQueue(t, 10)
+		o := testOptions()
+		o.DeadlineMargin = time.Hour
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		_, err := Run(ctx, []Source{{Queue: q, MessageType: "SmsReport"}}, dispatcherFunc(handleAll), o)
+		if err == nil || !strings.Contains(err.Error(), "DeadlineMargin 1h0m0s is not less than") || q.receives != 0 {
+			t.Fatalf("err = %v, receives = %d", err, q.receives)
+		}
+	})
+	t.Run("a deadline that already passed is an error", func(t *testing.T) {
+		q, _ := newQueue(t, 10)
+		ctx, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+		defer cancel()
+		_, err := Run(ctx, []Source{{Queue: q, MessageType: "SmsReport"}}, dispatcherFunc(handleAll), testOptions())
+		if err == nil || !strings.Contains(err.Error(), "deadline passed") {
+			t.Fatalf("err = %v", err)
+		}
+	})
+	t.Run("the automatic margin shrinks to half of a short deadline, and the drain drains", func(t *testing.T) {
+		q, _ := newQueue(t, 50)
+		o := testOptions() // automatic margin: 10s + 1s + 3s, far more than the deadline
+		ctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
+		defer cancel()
+		rep := runOne(t, ctx, q, dispatcherFunc(handleAll), o)
+		if rep.Received != 50 || rep.Deleted != 50 || rep.Stop != StopEmpty {
+			t.Fatalf("report = %+v", rep)
+		}
+	})
+	t.Run("no receive starts inside the margin", func(t *testing.T) {
+		q, _ := newQueue(t, 10)
+		var now atomic.Int64
+		now.Store(time.Now().UnixNano())
+		o := testOptions()
+		o.Now = func() time.Time { return time.Unix(0, now.Load()) }
+		q.onReceive = func() { now.Add(int64(time.Minute)) } // the first receive takes a minute
+		q.cap = 1
+		ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+		defer cancel()
+		o.DeadlineMargin = time.Hour - 30*time.Second
+		rep := runOne(t, ctx, q, dispatcherFunc(handleAll), o)
+		if q.receives != 1 || rep.Stop != StopDeadline || rep.Deleted != 1 {
+			t.Fatalf("receives = %d, report = %+v", q.receives, rep)
+		}
+	})
+}
+
+func TestAutoMarginCoversAHandlerAndADelete(t *testing.T) {
+	o := DefaultOptions()
+	if got := o.AutoMargin(); got != o.HandlerTimeout+time.Second+o.DeleteTimeout || got != 14*time.Second {
+		t.Fatalf("AutoMargin() = %s", got)
+	}
+}
+
 func TestHandledMessagesAreDeletedEvenWhenTheInvocationIsCancelled(t *testing.T) {
 	q, _ := newQueue(t, 5)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -233,12 +409,143 @@ func TestHandledMessagesAreDeletedEvenWhenTheInvocationIsCancelled(t *testing.T)
 	}
 }
 
+func TestNoDeleteIsRetriedAfterTheInvocationWasCancelled(t *testing.T) {
+	q, _ := newQueue(t, 5)
+	q.failEach("delete", queue.ErrTransport, queue.ErrTransport)
+	ctx, cancel := context.WithCancel(context.Background())
+	d := dispatcherFunc(func(ctx context.Context, m *dispatch.Message) (dispatch.Outcome, error) {
+		cancel()
+		return dispatch.Handled, nil
+	})
+	o := testOptions()
+	o.Receivers = 1
+	rep := runOne(t, ctx, q, d, o)
+	if _, deletes, _, _ := q.stats(); deletes != 1 || rep.DeleteFailed != 5 || rep.Deleted != 0 {
+		t.Fatalf("deletes = %d, report = %+v: want one attempt, its messages counted as possibly still queued", deletes, rep)
+	}
+}
+
+func TestAHungHandler(t *testing.T) {
+	// hang ignores its context until the test ends, as a handler stuck in a call without a
+	// timeout would.
+	hang := func(t *testing.T, hungID string) dispatcherFunc {
+		release := make(chan struct{})
+		t.Cleanup(func() { close(release) })
+		return func(ctx context.Context, m *dispatch.Message) (dispatch.Outcome, error) {
+			if m.ID == hungID {
+				<-release
+			}
+			return dispatch.Handled, nil
+		}
+	}
+	t.Run("does not hold back its siblings' deletes", func(t *testing.T) {
+		q, ids := newQueue(t, 5)
+		o := testOptions()
+		o.HandlerTimeout = time.Minute
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		done := make(chan Report, 1)
+		go func() { done <- runOne(t, ctx, q, hang(t, ids[2]), o) }()
+		deadline := time.Now().Add(20 * time.Second)
+		for q.Stats().Deleted != 4 {
+			if time.Now().After(deadline) {
+				t.Fatalf("siblings not deleted while one handler hangs: %+v", q.Stats())
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		cancel()
+		rep := <-done
+		if rep.Deleted != 4 || rep.Abandoned != 1 || rep.Failed != 1 || rep.Stop != StopEmpty {
+			t.Fatalf("report = %+v", rep)
+		}
+	})
+	t.Run("is abandoned at its timeout and its message kept", func(t *testing.T) {
+		q, ids := newQueue(t, 3)
+		o := testOptions()
+		o.HandlerTimeout = 100 * time.Millisecond
+		var rep Report
+		within(t, 20*time.Second, func() { rep = runOne(t, context.Background(), q, hang(t, ids[0]), o) })
+		if rep.Abandoned != 1 || rep.Failed != 1 || rep.Deleted != 2 || q.Len() != 1 {
+			t.Fatalf("report = %+v, %d in the queue", rep, q.Len())
+		}
+	})
+	t.Run("is abandoned soon after the deadline", func(t *testing.T) {
+		q, ids := newQueue(t, 3)
+		o := testOptions()
+		o.HandlerTimeout = time.Hour
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		var rep Report
+		within(t, 20*time.Second, func() { rep = runOne(t, ctx, q, hang(t, ids[1]), o) })
+		if rep.Abandoned != 1 || rep.Deleted != 2 {
+			t.Fatalf("report = %+v", rep)
+		}
+	})
+	t.Run("does not keep a cancelled invocation beyond about a second", func(t *testing.T) {
+		q, ids := newQueue(t, 3)
+		o := testOptions()
+		o.HandlerTimeout = time.Hour
+		ctx, cancel := context.WithCancel(context.Background())
+		q.onReceive = func() { time.AfterFunc(100*time.Millisecond, cancel) }
+		var rep Report
+		took := within(t, 20*time.Second, func() { rep = runOne(t, ctx, q, hang(t, ids[0]), o) })
+		if rep.Abandoned != 1 || rep.Deleted != 2 || took > 10*time.Second {
+			t.Fatalf("took %s, report = %+v", took, rep)
+		}
+	})
+}
+
 func TestPassingReceiveFailuresAreRetried(t *testing.T) {
 	q, _ := newQueue(t, 3)
 	q.failEach("receive", queue.ErrTransport, queue.ErrTokenExpired, queue.ErrThrottled)
 	rep := runOne(t, context.Background(), q, dispatcherFunc(handleAll), testOptions())
-	if rep.Deleted != 3 || rep.Stop != StopEmpty || rep.Requests != 5 {
-		t.Fatalf("report = %+v (want 3 failed + 1 good receives and 1 delete)", rep)
+	if rep.Deleted != 3 || rep.Stop != StopEmpty || rep.Requests != 6 {
+		t.Fatalf("report = %+v (want 3 failed + 1 good + 1 empty receives and 1 delete)", rep)
+	}
+}
+
+func TestRetryBudgetsEndWithTheDeadline(t *testing.T) {
+	o := testOptions()
+	o.ReceiveAttempts, o.DeleteAttempts = 1000, 1000
+	o.RetryBackoff = 300 * time.Millisecond
+	o.DeadlineMargin = time.Second
+	t.Run("receive", func(t *testing.T) {
+		q, _ := newQueue(t, 3)
+		q.SetFault(func(op string) error { return queue.ErrTransport })
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		var rep Report
+		within(t, 15*time.Second, func() { rep = runOne(t, ctx, q, dispatcherFunc(handleAll), o) })
+		if rep.Received != 0 || rep.Requests > 20 {
+			t.Fatalf("report = %+v", rep)
+		}
+	})
+	t.Run("delete", func(t *testing.T) {
+		q, _ := newQueue(t, 3)
+		q.failEach("delete", slices.Repeat([]error{queue.ErrTransport}, 1000)...)
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		var rep Report
+		within(t, 15*time.Second, func() { rep = runOne(t, ctx, q, dispatcherFunc(handleAll), o) })
+		if rep.Deleted != 0 || rep.DeleteFailed != 3 {
+			t.Fatalf("report = %+v", rep)
+		}
+	})
+}
+
+func TestAHungDeleteIsBoundedByDeleteTimeout(t *testing.T) {
+	q, _ := newQueue(t, 2)
+	o := testOptions()
+	o.DeleteTimeout = 200 * time.Millisecond
+	o.DeleteAttempts = 2
+	q.onDelete = func(ctx context.Context, handles []string) ([]queue.DeleteFailure, error) {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	var rep Report
+	within(t, 15*time.Second, func() { rep = runOne(t, context.Background(), q, dispatcherFunc(handleAll), o) })
+	if _, deletes, _, _ := q.stats(); deletes != 2 || rep.DeleteFailed != 2 {
+		t.Fatalf("deletes = %d, report = %+v", deletes, rep)
 	}
 }
 
@@ -273,20 +580,53 @@ func TestAFailureThatDoesNotPassStopsTheQueueWithItsError(t *testing.T) {
 func TestDeletesThatFailForAPassingReasonAreRetried(t *testing.T) {
 	q, ids := newQueue(t, 3)
 	q.failEach("delete", queue.ErrTransport)
-	q.failDeletes(ids[1], queue.ErrTransport, 1)
+	q.failDeletes(ids[1], queue.ErrThrottled, 1)
 	rep := runOne(t, context.Background(), q, dispatcherFunc(handleAll), testOptions())
 	if rep.Deleted != 3 || rep.DeleteFailed != 0 {
 		t.Fatalf("report = %+v", rep)
 	}
 }
 
-func TestAStaleHandleIsNotRetriedAndIsReported(t *testing.T) {
-	q, ids := newQueue(t, 3)
-	q.failDeletes(ids[2], queue.ErrStaleHandle, -1)
-	rep := runOne(t, context.Background(), q, dispatcherFunc(handleAll), testOptions())
-	if rep.Deleted != 2 || rep.DeleteFailed != 1 || rep.Requests != 2 {
-		t.Fatalf("report = %+v (want one delete request, not retried)", rep)
-	}
+func TestDeleteFailedCountsOnlyMessagesThatMayStillBeInTheQueue(t *testing.T) {
+	t.Run("a stale handle on the first attempt may come back", func(t *testing.T) {
+		q, ids := newQueue(t, 3)
+		q.failDeletes(ids[2], queue.ErrStaleHandle, -1)
+		rep := runOne(t, context.Background(), q, dispatcherFunc(handleAll), testOptions())
+		if _, deletes, _, _ := q.stats(); rep.Deleted != 2 || rep.DeleteFailed != 1 || deletes != 1 {
+			t.Fatalf("deletes = %d, report = %+v (want one delete request, not retried)", deletes, rep)
+		}
+	})
+	t.Run("a lost answer whose retry finds the handle gone within the visibility timeout was a delete", func(t *testing.T) {
+		q, _ := newQueue(t, 3)
+		var lostOnce atomic.Bool
+		q.onDelete = func(ctx context.Context, handles []string) ([]queue.DeleteFailure, error) {
+			failed, err := q.Queue.Delete(ctx, handles)
+			if err == nil && lostOnce.CompareAndSwap(false, true) {
+				return nil, fmt.Errorf("connection reset after the server acted: %w", queue.ErrTransport)
+			}
+			return failed, err
+		}
+		rep := runOne(t, context.Background(), q, dispatcherFunc(handleAll), testOptions())
+		if rep.Deleted != 3 || rep.DeleteFailed != 0 || q.Len() != 0 {
+			t.Fatalf("report = %+v", rep)
+		}
+	})
+	t.Run("a lost answer whose retry finds the handle gone after the visibility may have run out may come back", func(t *testing.T) {
+		q := &observed{Queue: memqueue.New("test-queue", memqueue.Options{VisibilityTimeout: time.Second})}
+		q.Send("b")
+		var lostOnce atomic.Bool
+		q.onDelete = func(ctx context.Context, handles []string) ([]queue.DeleteFailure, error) {
+			failed, err := q.Queue.Delete(ctx, handles)
+			if err == nil && lostOnce.CompareAndSwap(false, true) {
+				return nil, queue.ErrTransport
+			}
+			return failed, err
+		}
+		rep := runOne(t, context.Background(), q, dispatcherFunc(handleAll), testOptions())
+		if rep.Deleted != 0 || rep.DeleteFailed != 1 {
+			t.Fatalf("report = %+v: a one-second visibility leaves no certainty", rep)
+		}
+	})
 }
 
 func TestDeletesGiveUpAfterTheirAttempts(t *testing.T) {
@@ -296,6 +636,201 @@ func TestDeletesGiveUpAfterTheirAttempts(t *testing.T) {
 	if rep.Deleted != 0 || rep.DeleteFailed != 2 || rep.Handled != 2 {
 		t.Fatalf("report = %+v", rep)
 	}
+}
+
+func TestADestinationThatIsDownStopsReceivingAndFinishesWhatIsInHand(t *testing.T) {
+	q, _ := newQueue(t, 16*20)
+	var calls atomic.Int32
+	d := dispatcherFunc(func(ctx context.Context, m *dispatch.Message) (dispatch.Outcome, error) {
+		if calls.Add(1) == 20 {
+			return dispatch.Retry, dispatch.Unavailable(errors.New("webhook: 503"))
+		}
+		return dispatch.Handled, nil
+	})
+	res, err := Run(context.Background(), []Source{{Queue: q, MessageType: "SmsReport"}}, d, testOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := res.Queues[0]
+	checkReport(t, rep)
+	if rep.Stop != StopDestinationDown || !strings.Contains(rep.Error, "503") || rep.Failed != 1 || rep.Received >= 16*20 ||
+		rep.Deleted != rep.Handled || res.Err() != nil {
+		t.Fatalf("report = %+v, Err() = %v", rep, res.Err())
+	}
+	if q.Len() != 16*20-int(rep.Deleted) {
+		t.Fatalf("%d in the queue, %d deleted", q.Len(), rep.Deleted)
+	}
+}
+
+func TestFollowMode(t *testing.T) {
+	follow := func() Options {
+		o := testOptions()
+		o.Mode = ModeFollow
+		o.FollowWait = 5 * time.Second
+		return o
+	}
+	t.Run("handles each message as it arrives until MaxDuration", func(t *testing.T) {
+		q, _ := newQueue(t, 0)
+		o := follow()
+		o.MaxDuration = 3 * time.Second
+		var mu sync.Mutex
+		sent := map[string]time.Time{}
+		var late atomic.Int32
+		d := dispatcherFunc(func(ctx context.Context, m *dispatch.Message) (dispatch.Outcome, error) {
+			mu.Lock()
+			at := sent[m.Body]
+			mu.Unlock()
+			if time.Since(at) > 2*time.Second { // far below the 5 s long poll
+				late.Add(1)
+			}
+			return dispatch.Handled, nil
+		})
+		go func() {
+			for i := range 5 {
+				time.Sleep(300 * time.Millisecond)
+				body := fmt.Sprint(i)
+				mu.Lock()
+				sent[body] = time.Now()
+				mu.Unlock()
+				q.Send(body)
+			}
+		}()
+		rep := runOne(t, context.Background(), q, d, o)
+		_, _, waits, _ := q.stats()
+		if rep.Received != 5 || rep.Deleted != 5 || rep.Stop != StopMaxDuration || late.Load() != 0 {
+			t.Fatalf("report = %+v, handled late: %d", rep, late.Load())
+		}
+		for _, w := range waits {
+			if w > 3*time.Second || w < time.Second {
+				t.Fatalf("waits = %v: want 1s..3s, cut to the stop time", waits)
+			}
+		}
+	})
+	t.Run("an idle queue costs one long poll per wait", func(t *testing.T) {
+		q, _ := newQueue(t, 0)
+		o := follow()
+		o.FollowWait = time.Second
+		o.MaxDuration = 3 * time.Second
+		rep := runOne(t, context.Background(), q, dispatcherFunc(handleAll), o)
+		if rep.Requests < 2 || rep.Requests > 4 || rep.Stop != StopMaxDuration {
+			t.Fatalf("report = %+v", rep)
+		}
+	})
+	t.Run("long polls answered empty at once do not spin", func(t *testing.T) {
+		q, _ := newQueue(t, 0)
+		q.failEach("receive", slices.Repeat([]error{queue.ErrEmpty}, 1000)...)
+		o := follow()
+		o.FollowWait = 2 * time.Second
+		o.MaxDuration = 3 * time.Second
+		rep := runOne(t, context.Background(), q, dispatcherFunc(handleAll), o)
+		if rep.Requests > 5 {
+			t.Fatalf("report = %+v: one request a second at most", rep)
+		}
+	})
+	t.Run("receivers scale up on a backlog and back down to one", func(t *testing.T) {
+		q, _ := newQueue(t, 16*30)
+		o := follow()
+		o.FollowWait = time.Second
+		o.MaxDuration = 3 * time.Second
+		rep := runOne(t, context.Background(), q, dispatcherFunc(handleAll), o)
+		_, _, _, alone := q.stats()
+		if rep.Deleted != 16*30 || q.maxInFlight < 2 || q.maxInFlight > o.Receivers {
+			t.Fatalf("report = %+v, at most %d receives at once", rep, q.maxInFlight)
+		}
+		if !alone[len(alone)-1] {
+			t.Fatalf("the last receives did not run alone: %v", alone[max(0, len(alone)-6):])
+		}
+	})
+	t.Run("stops at the deadline margin with every handled message deleted", func(t *testing.T) {
+		q, _ := newQueue(t, 40)
+		o := follow()
+		o.DeadlineMargin = time.Second
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		var rep Report
+		within(t, 15*time.Second, func() { rep = runOne(t, ctx, q, dispatcherFunc(handleAll), o) })
+		if rep.Deleted != 40 || rep.Stop != StopDeadline {
+			t.Fatalf("report = %+v", rep)
+		}
+	})
+	t.Run("consecutive invocations hand over: every message handled once, none left", func(t *testing.T) {
+		q, _ := newQueue(t, 0)
+		var mu sync.Mutex
+		handled := map[string]int{}
+		d := dispatcherFunc(func(ctx context.Context, m *dispatch.Message) (dispatch.Outcome, error) {
+			mu.Lock()
+			handled[m.ID]++
+			mu.Unlock()
+			return dispatch.Handled, nil
+		})
+		o := follow()
+		o.FollowWait = time.Second
+		o.MaxDuration = 3 * time.Second
+		stopSending := make(chan struct{})
+		sent := make(chan int, 1)
+		go func() {
+			n := 0
+			for {
+				select {
+				case <-stopSending:
+					sent <- n
+					return
+				case <-time.After(20 * time.Millisecond):
+					q.Send("b")
+					n++
+				}
+			}
+		}()
+		var wg sync.WaitGroup
+		reps := make([]Report, 2)
+		for i := range reps {
+			wg.Go(func() {
+				// Receiving ends within the last second before MaxDuration: the second tick starts
+				// while the first still receives.
+				time.Sleep(time.Duration(i) * 1500 * time.Millisecond)
+				reps[i] = runOne(t, context.Background(), q, d, o)
+			})
+		}
+		time.Sleep(3 * time.Second)
+		close(stopSending)
+		n := <-sent
+		wg.Wait()
+		mu.Lock()
+		defer mu.Unlock()
+		for id, times := range handled {
+			if times != 1 {
+				t.Errorf("message %s handled %d times", id, times)
+			}
+		}
+		if len(handled) != n || q.Len() != 0 || reps[0].Deleted+reps[1].Deleted != int64(n) {
+			t.Fatalf("sent %d, handled %d, %d left in the queue; reports %+v", n, len(handled), q.Len(), reps)
+		}
+	})
+	t.Run("a destination that is down ends the long polls too", func(t *testing.T) {
+		q, _ := newQueue(t, 3)
+		o := follow()
+		o.FollowWait = 30 * time.Second
+		d := dispatcherFunc(func(ctx context.Context, m *dispatch.Message) (dispatch.Outcome, error) {
+			return dispatch.Retry, dispatch.Unavailable(errors.New("connection refused"))
+		})
+		var rep Report
+		within(t, 15*time.Second, func() { rep = runOne(t, context.Background(), q, d, o) })
+		if rep.Stop != StopDestinationDown || rep.Failed != 3 || q.Len() != 3 {
+			t.Fatalf("report = %+v", rep)
+		}
+	})
+	t.Run("a cancelled invocation returns at once", func(t *testing.T) {
+		q, _ := newQueue(t, 0)
+		o := follow()
+		o.FollowWait = 30 * time.Second
+		ctx, cancel := context.WithCancel(context.Background())
+		time.AfterFunc(200*time.Millisecond, cancel)
+		var rep Report
+		within(t, 15*time.Second, func() { rep = runOne(t, ctx, q, dispatcherFunc(handleAll), o) })
+		if rep.Stop != StopCanceled {
+			t.Fatalf("report = %+v", rep)
+		}
+	})
 }
 
 func TestSeveralQueuesAreDrainedInParallelAndReportedInOrder(t *testing.T) {
@@ -318,8 +853,18 @@ func TestOptionsValidateNamesTheWrongOption(t *testing.T) {
 	o := DefaultOptions()
 	o.BatchSize = 17
 	o.Receivers = 0
+	o.Mode = "tail"
+	o.FollowWait = 0
 	_, err := Run(context.Background(), nil, dispatcherFunc(handleAll), o)
-	if err == nil || !strings.Contains(err.Error(), "BatchSize is 17") || !strings.Contains(err.Error(), "Receivers is 0") {
-		t.Fatalf("err = %v", err)
+	for _, want := range []string{"BatchSize is 17", "Receivers is 0", `Mode is "tail": expected "drain" or "follow"`, "FollowWait is 0s"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("err = %v, want it to say %q", err, want)
+		}
+	}
+}
+
+func TestDefaultOptionsAreValid(t *testing.T) {
+	if err := DefaultOptions().Validate(); err != nil {
+		t.Fatal(err)
 	}
 }

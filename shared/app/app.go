@@ -91,11 +91,7 @@ func ConfigFailure(err error) error {
 // configured sink (ALICOM_SINK, log by default) for every type without a handler of its own,
 // and the configured dead-letter sink (ALICOM_DEADLETTER).
 func NewRouter(cfg config.Config, logger *slog.Logger) (*dispatch.Router, error) {
-	sc, err := sinkConfig(cfg)
-	if err != nil {
-		return nil, err
-	}
-	r, _, err := newSinkRouter(cfg, sc, logger, token.DefaultChain(os.Getenv))
+	r, _, err := newSinkRouter(cfg, cfg.Sink, logger, token.DefaultChain(os.Getenv))
 	return r, err
 }
 
@@ -176,13 +172,7 @@ func (d *Drain) Invoke(ctx context.Context, inv platform.Invocation) (any, error
 		}
 		sources = append(sources, drain.Source{Queue: q, MessageType: t})
 	}
-	opts := drain.DefaultOptions()
-	opts.Receivers = d.cfg.Receivers
-	opts.BatchSize = d.cfg.BatchSize
-	opts.Wait = d.cfg.Wait
-	opts.MaxMessages = d.cfg.MaxMessages
-	opts.MaxDuration = d.cfg.MaxDuration
-	opts.DeadlineMargin = d.cfg.EffectiveDeadlineMargin()
+	opts := d.cfg.DrainOptions()
 	opts.Logger = log
 	ages := newAgeTracker(d.router)
 	res, err := drain.Run(ctx, sources, ages, opts)
@@ -253,7 +243,7 @@ func (d *Drain) queue(messageType, name string) (queue.Queue, error) {
 		Endpoint:       d.cfg.MNSEndpoint,
 		QueueName:      name,
 		Credentials:    d.tokens.ForQueue(messageType, name),
-		RequestTimeout: d.cfg.Wait + 10*time.Second,
+		RequestTimeout: d.cfg.DrainOptions().LongestWait() + 10*time.Second,
 		MaxConns:       2 * d.cfg.Receivers,
 	})
 	if err != nil {

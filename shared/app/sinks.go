@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 
 	"github.com/alicom-drain/alicom-drain/internal/config"
 	"github.com/alicom-drain/alicom-drain/internal/sink"
@@ -109,10 +108,3 @@ func newSinkRouter(cfg config.Config, sc config.SinkConfig, logger *slog.Logger,
 	return r, closeFn, nil
 }
 
-// sinkConfig is the sink part of the configuration.
-//
-// TODO(merge): return cfg.Sink once config.Load calls loadSink (the platform owner wires it);
-// until then the sink variables are read here, still through the config package.
-func sinkConfig(config.Config) (config.SinkConfig, error) {
-	return config.LoadSink(os.Getenv)
-}
