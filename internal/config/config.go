@@ -13,8 +13,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/alicom-drain/alicom-drain/shared/alicom"
 	"github.com/alicom-drain/alicom-drain/internal/drain"
+	"github.com/alicom-drain/alicom-drain/shared/alicom"
 	"github.com/alicom-drain/alicom-drain/shared/dispatch"
 )
 

@@ -107,4 +107,3 @@ func newSinkRouter(cfg config.Config, sc config.SinkConfig, logger *slog.Logger,
 	}
 	return r, closeFn, nil
 }
-
