@@ -25,7 +25,9 @@ import (
 	"github.com/aliyun/fc-runtime-go-sdk/fc"
 	"github.com/aws/aws-lambda-go/lambda"
 
+	"github.com/alicom-drain/alicom-drain/internal/config"
 	"github.com/alicom-drain/alicom-drain/internal/mnspush"
+	"github.com/alicom-drain/alicom-drain/internal/push"
 	"github.com/alicom-drain/alicom-drain/internal/sink"
 	"github.com/alicom-drain/alicom-drain/shared/dispatch"
 )
@@ -89,10 +91,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 // newEndpoint wires configuration, router and endpoint. Locally the access log goes to
 // stdout in the topic push guide's format; on the platforms it is a JSON log line like everything else.
 func newEndpoint(getenv func(string) string, logger *slog.Logger, stdout io.Writer, local bool) (*mnspush.Endpoint, error) {
-	cfg, err := mnspush.ConfigFromEnv(getenv)
+	pc, err := config.LoadPush(getenv)
 	if err != nil {
 		return nil, err
 	}
+	cfg := push.ConfigFrom(pc).MNS
 	cfg.Logger = logger
 	if local {
 		cfg.AccessLog = stdout

@@ -208,7 +208,7 @@ func TestLocalModeServesVerifiedPushesOverPlainHTTP(t *testing.T) {
 	plain := httptest.NewServer(s.Mux)
 	t.Cleanup(plain.Close)
 	s.CertURL = plain.URL + mnspushtest.CertPath
-	env := map[string]string{mnspush.EnvCertURLAllow: plain.URL + "/certs/"}
+	env := map[string]string{"MNS_CERT_URL_ALLOW": plain.URL + "/certs/"}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
@@ -270,9 +270,9 @@ func TestLocalModeServesVerifiedPushesOverPlainHTTP(t *testing.T) {
 
 func TestABadConfigurationExitsWithStatus2(t *testing.T) {
 	var stderr logbuf.Buffer
-	env := map[string]string{mnspush.EnvCertURLAllow: "https://user@mnstest.oss-cn-hangzhou.aliyuncs.com/"}
+	env := map[string]string{"MNS_CERT_URL_ALLOW": "https://user@mnstest.oss-cn-hangzhou.aliyuncs.com/"}
 	code := run(context.Background(), nil, func(k string) string { return env[k] }, io.Discard, &stderr)
-	if code != 2 || !strings.Contains(stderr.String(), mnspush.EnvCertURLAllow) {
+	if code != 2 || !strings.Contains(stderr.String(), "MNS_CERT_URL_ALLOW") {
 		t.Fatalf("exit %d, stderr %q", code, stderr.String())
 	}
 }
