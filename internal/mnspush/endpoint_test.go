@@ -703,3 +703,16 @@ func TestAnOversizedBodyIsRefusedBeforeVerification(t *testing.T) {
 		t.Error("an oversized request caused a certificate fetch")
 	}
 }
+
+func TestATokenInTheQueryIsNeverLogged(t *testing.T) {
+	var access logbuf.Buffer
+	f := newFixture(t, func(c *mnspush.Config) { c.AccessLog = &access })
+	r := mnspushtest.Unsigned(mnspushtest.Sample("M", "x"), mnspush.FormatXML)
+	r.Target = "/alicomx/SmsReport?token=the-real-secret-0123"
+	if resp := f.ep.Handle(context.Background(), r); resp.Status != 403 {
+		t.Fatalf("status %d", resp.Status)
+	}
+	if logs := f.logs.String() + access.String(); strings.Contains(logs, "the-real-secret") {
+		t.Errorf("the token reached the log:\n%s", logs)
+	}
+}
