@@ -268,6 +268,9 @@ func (h *Handler) deliver(ctx context.Context, start time.Time, messageType stri
 		case dispatch.Duplicate:
 			res.duplicates++
 		default:
+			if err == nil {
+				err = errors.New("the dispatcher kept an item without saying why")
+			}
 			if errors.Is(err, delivery.ErrBudget) || errors.Is(err, dispatch.ErrInFlight) {
 				res.late++
 			} else {
