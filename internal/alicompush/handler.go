@@ -285,12 +285,13 @@ func (h *Handler) deliver(ctx context.Context, start time.Time, messageType stri
 	sem := make(chan struct{}, h.cfg.ItemConcurrency)
 	var wg sync.WaitGroup
 	for _, raw := range items {
-		m := h.message(messageType, raw)
-		if seen[m.ID] {
+		payload, id := identify(messageType, raw)
+		if seen[id] {
 			note(dispatch.Duplicate, nil)
 			continue
 		}
-		seen[m.ID] = true
+		seen[id] = true
+		m := h.message(messageType, id, payload, raw)
 		sem <- struct{}{}
 		left := deadline.Sub(h.cfg.Now())
 		if left <= 0 {
@@ -309,15 +310,20 @@ func (h *Handler) deliver(ctx context.Context, start time.Time, messageType stri
 	return res
 }
 
-// message builds the dispatch.Message of one item, shaped like one from the queue.
-func (h *Handler) message(messageType string, raw json.RawMessage) *dispatch.Message {
-	// A payload that does not parse is left to the Router, which dead-letters it with the
-	// decode error, as it would the same body from the queue.
+// identify parses an item and names it. A payload that does not parse is left nil for the
+// Router, which dead-letters it with the decode error, as it would the same body from the
+// queue.
+func identify(messageType string, raw json.RawMessage) (payload any, id string) {
 	payload, err := alicom.Parse(messageType, raw)
 	if err != nil {
 		payload = nil
 	}
-	id := itemID(messageType, payload, raw)
+	return payload, itemID(messageType, payload, raw)
+}
+
+// message builds the dispatch.Message of one item, shaped like one from the queue, and counts
+// the delivery.
+func (h *Handler) message(messageType, id string, payload any, raw json.RawMessage) *dispatch.Message {
 	count, first := h.cfg.Deliveries.Seen(id, h.cfg.Now())
 	if count >= h.cfg.FinalDelivery && count < h.cfg.MaxAttempts {
 		count = h.cfg.MaxAttempts
