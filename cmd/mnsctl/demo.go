@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/alicom-drain/alicom-drain/internal/mnspush"
+	"github.com/alicom-drain/alicom-drain/internal/push"
 	"github.com/alicom-drain/alicom-drain/internal/sink"
 	"github.com/alicom-drain/alicom-drain/shared/alicom"
 	"github.com/alicom-drain/alicom-drain/shared/dispatch"
@@ -134,9 +135,9 @@ func demoPush(ctx context.Context, e env, format string, wait time.Duration) err
 	return mnsctl("delete-topic", topic)
 }
 
-// demoEndpoint is the push endpoint of the demo: the real mnspush.Endpoint and dispatch
+// demoEndpoint is the push endpoint of the demo: the push function's real handler and dispatch
 // router, with a SmsReport handler that prints what it got like the topic push guide's endpoint log.
-func demoEndpoint(srv *mnslocal.Server, stdout, stderr io.Writer, handled chan<- string) (*mnspush.Endpoint, error) {
+func demoEndpoint(srv *mnslocal.Server, stdout, stderr io.Writer, handled chan<- string) (http.Handler, error) {
 	rule, err := mnspush.ParseCertURLRule(srv.URL() + "/_mnslocal/")
 	if err != nil {
 		return nil, err
@@ -157,7 +158,7 @@ func demoEndpoint(srv *mnslocal.Server, stdout, stderr io.Writer, handled chan<-
 		handled <- m.ID
 		return nil
 	})
-	return mnspush.New(mnspush.Config{CertURLAllow: []mnspush.CertURLRule{rule}, Logger: logger, AccessLog: stdout}, router)
+	return push.New(push.Config{MNS: mnspush.Config{CertURLAllow: []mnspush.CertURLRule{rule}, AccessLog: stdout}}, router, logger)
 }
 
 // syncWriter serialises writes, so that each Fprintf lands whole.

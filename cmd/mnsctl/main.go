@@ -1,7 +1,8 @@
 // Command mnsctl is the operator's tool for MNS topics and queues: it does what the topic push guide's
 // scripts do (create a topic, subscribe an HTTP endpoint, publish, unsubscribe, delete the
-// topic), sends and inspects queue messages, and runs the topic push walk-through end to end
-// on an in-process emulator (demo-push). It talks to real MNS with the AccessKey in the
+// topic), sends and inspects queue messages, plays Alicom's HTTP batch push (alicom-push), and
+// runs the topic push walk-through (demo-push) and Alicom's push (demo-alicom-push) end to end
+// in process. It talks to real MNS with the AccessKey in the
 // environment, or to the emulator (cmd/mnslocal) with its default keys.
 package main
 
@@ -44,8 +45,13 @@ Queues:
   receive       -queue Q [-n N] [-wait S] receive messages (they become invisible; prints receipt handles)
   delete        -queue Q HANDLE...        delete received messages by receipt handle
 
+Alicom's HTTP batch push:
+  alicom-push   [-schedule 1m,5m,10m] [-answer-timeout 700ms] URL [FILE]
+                                          post a JSON array of messages as Alicom does, with its retries
+
 Demo:
   demo-push                               run the topic push guide's walk-through on an in-process emulator
+  demo-alicom-push                        play Alicom's HTTP batch push against the push function's handler
 
 Endpoint and keys:
   -endpoint, else $MNS_ENDPOINT, else ` + defaultEndpoint + ` (the emulator).

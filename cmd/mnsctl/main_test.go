@@ -263,3 +263,48 @@ func TestDemoPushRunsTheWalkThroughEndToEnd(t *testing.T) {
 		t.Errorf("%d access-log lines with 201, want 3:\n%s", n, out)
 	}
 }
+
+func TestDemoAlicomPushRunsEndToEnd(t *testing.T) {
+	// A generous answer timeout: a loaded test machine is not what is being tested.
+	code, out, errs := mnsctl(t, nil, "", "demo-alicom-push", "-answer-timeout", "30s")
+	if code != 0 {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
+	}
+	for _, want := range []string{
+		"attempt 1: 500",
+		"attempt 2: 200 {\"code\":0,\"msg\":\"接收成功\"}",
+		"phone=6591234567 delivered=true",
+		"Handler calls per receipt: map[13000000001:1 13000000002:2 6591234567:1]",
+		`"message_type":"SmsUp"`,
+		"answer: 403",
+		"All Alicom pushes acknowledged: 3 batches, 4 POSTs.",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestAlicomPushPostsAFileAndReportsEveryAttempt(t *testing.T) {
+	var mu sync.Mutex
+	var n int
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		n++
+		first := n == 1
+		mu.Unlock()
+		if first {
+			w.WriteHeader(500)
+			return
+		}
+		io.WriteString(w, `{"code":0,"msg":"接收成功"}`)
+	}))
+	defer srv.Close()
+	code, out, errs := mnsctl(t, nil, `[{"biz_id":"1"}]`, "alicom-push", "-schedule", "1ms", srv.URL+"/alicom/SmsReport?token=x")
+	if code != 0 || !strings.Contains(out, "attempt 1: 500") || !strings.Contains(out, "attempt 2: 200") {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
+	}
+	if code, _, errs := mnsctl(t, nil, `{"not":"an array"}`, "alicom-push", srv.URL); code != 1 || !strings.Contains(errs, "not a JSON array") {
+		t.Errorf("an object: exit %d, stderr %s", code, errs)
+	}
+}

@@ -72,7 +72,7 @@ func signer(t *testing.T) (*mnspushtest.Signer, []string) {
 	plain := httptest.NewServer(s.Mux)
 	t.Cleanup(plain.Close)
 	s.CertURL = plain.URL + mnspushtest.CertPath
-	return s, []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), mnspush.EnvCertURLAllow + "=" + plain.URL + "/certs/"}
+	return s, []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "MNS_CERT_URL_ALLOW" + "=" + plain.URL + "/certs/"}
 }
 
 // resign signs the request an event describes, as MNS would have, and writes Date,
@@ -239,7 +239,7 @@ func TestLocallyThePushEndpointServesOnListen(t *testing.T) {
 
 func TestABadConfigurationIsOneJSONLineAndExitStatus2(t *testing.T) {
 	cmd := exec.Command(functionBinary(t))
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), mnspush.EnvCertURLAllow + "=https://user@mnstest.oss-cn-hangzhou.aliyuncs.com/"}
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "MNS_CERT_URL_ALLOW" + "=https://user@mnstest.oss-cn-hangzhou.aliyuncs.com/"}
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	err := cmd.Run()
@@ -248,7 +248,7 @@ func TestABadConfigurationIsOneJSONLineAndExitStatus2(t *testing.T) {
 	}
 	out := strings.TrimSpace(stderr.String())
 	if strings.Count(out, "\n") != 0 || !json.Valid([]byte(out)) || !strings.Contains(out, `"error_type":"ConfigError"`) ||
-		!strings.Contains(out, mnspush.EnvCertURLAllow) {
+		!strings.Contains(out, "MNS_CERT_URL_ALLOW") {
 		t.Fatalf("stderr = %s", out)
 	}
 }

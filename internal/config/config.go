@@ -47,7 +47,7 @@ type Var struct {
 }
 
 // Vars lists every variable Load reads, in the order the README shows them.
-var Vars = append(coreVars, sinkVars...)
+var Vars = append(append(coreVars, sinkVars...), pushVars...)
 
 var coreVars = []Var{
 	{"ALICOM_MESSAGE_TYPES", DefaultMessageTypes, "Comma-separated message types to drain; one Alicom queue each."},
@@ -101,6 +101,8 @@ type Config struct {
 
 	// Sink says where handled messages and dead letters go (ALICOM_SINK, ALICOM_DEADLETTER, ...).
 	Sink SinkConfig
+	// Push configures the push function's receivers (ALICOM_PUSH_TOKEN, MNS_PUSH_*, ...).
+	Push PushConfig
 
 	// Warnings are findings that do not stop the function, such as a message type this version
 	// does not know; the caller logs them at start.
@@ -217,6 +219,7 @@ func Load(getenv func(string) string) (Config, error) {
 		HasAccessKey:      l.get(EnvAccessKeyID) != "" && l.get(EnvAccessKeySecret) != "",
 		CredentialsSecret: l.secretID(EnvCredentialsSecret),
 		Sink:              l.loadSink(),
+		Push:              l.loadPush(),
 	}
 	c.Warnings = l.warnings
 	if v := l.get("DRAIN_DEADLINE_MARGIN"); v != "" && v != "auto" {

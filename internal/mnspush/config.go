@@ -6,28 +6,11 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
-)
 
-// Environment variables read by ConfigFromEnv.
-const (
-	EnvCertURLAllow       = "MNS_CERT_URL_ALLOW"
-	EnvDateWindow         = "MNS_PUSH_DATE_WINDOW"
-	EnvCertFetchTimeout   = "MNS_CERT_FETCH_TIMEOUT"
-	EnvSuccessStatus      = "MNS_PUSH_SUCCESS_STATUS"
-	EnvFormat             = "MNS_PUSH_FORMAT"
-	EnvDefaultMessageType = "ALICOM_PUSH_MESSAGE_TYPE"
+	"github.com/alicom-drain/alicom-drain/internal/push/delivery"
 )
-
-// DefaultKnownTypes are the Alicom message types a MessageTag may name to type a pushed
-// message (see the reference on Alicom messages).
-var DefaultKnownTypes = []string{
-	"SmsReport", "SmsUp", "VoiceReport", "VoiceCallReport", "FlowReport",
-	"DypnsSmsVerifyReport", "MnsCardTemplate", "SignSmsReport", "TemplateSmsReport",
-	"VoiceRecordReport", "VoiceRTASRReport", "GlobeSmsReport",
-}
 
 // Config configures an Endpoint (and its Verifier). The zero value is usable: every zero field
 // takes the default its comment names.
@@ -54,16 +37,19 @@ type Config struct {
 	Format Format
 	// SuccessStatus answers a handled push: 200, 201 (the default, as in the MNS samples) or 204.
 	SuccessStatus int
-	// DefaultMessageType types pushed messages whose tag names no known type; empty leaves
-	// them untyped (the generic handler).
+	// DefaultMessageType types pushed messages whose tag names no type of the alicom
+	// registry; empty leaves them untyped (the generic handler).
 	DefaultMessageType string
-	// KnownTypes are the message types a MessageTag may name; default DefaultKnownTypes.
-	KnownTypes []string
-	// MaxBodyBytes bounds a push body; default 1 MiB (a 64 KB message, XML-escaped).
+	// MaxBodyBytes bounds a push body; default DefaultMaxBodyBytes. A larger Content-Length
+	// is refused before the body is read.
 	MaxBodyBytes int64
-	// DedupSize is how many handled message ids the endpoint remembers to acknowledge
-	// repeated pushes without running the handler again; default 4096, negative disables.
-	DedupSize int
+	// HandlerTimeout bounds the dispatch of one push; default DefaultHandlerTimeout, within
+	// the 5 seconds MNS waits for an answer. A handler still running then is answered 500
+	// and MNS retries.
+	HandlerTimeout time.Duration
+	// Deliveries counts deliveries per message id (the DequeueCount the Router sees); default
+	// a counter of its own. The push function shares one between its receivers.
+	Deliveries *delivery.Counter
 	// Logger receives refusals and failures; default slog.Default().
 	Logger *slog.Logger
 	// AccessLog, when set, receives one line per request in the topic push guide's endpoint's access-log
@@ -72,6 +58,15 @@ type Config struct {
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 }
+
+// Defaults of the zero Config fields that have one.
+const (
+	// DefaultMaxBodyBytes bounds a push body: an MNS message is at most 64 KiB, which JSON
+	// escaping can grow six-fold (\u0000), plus the notification envelope.
+	DefaultMaxBodyBytes = 512 << 10
+	// DefaultHandlerTimeout leaves a second of the 5 seconds MNS waits for an answer.
+	DefaultHandlerTimeout = 4 * time.Second
+)
 
 func (c Config) withDefaults() Config {
 	if c.CertURLAllow == nil {
@@ -93,14 +88,14 @@ func (c Config) withDefaults() Config {
 	if c.SuccessStatus == 0 {
 		c.SuccessStatus = http.StatusCreated
 	}
-	if c.KnownTypes == nil {
-		c.KnownTypes = DefaultKnownTypes
-	}
 	if c.MaxBodyBytes == 0 {
-		c.MaxBodyBytes = 1 << 20
+		c.MaxBodyBytes = DefaultMaxBodyBytes
 	}
-	if c.DedupSize == 0 {
-		c.DedupSize = 4096
+	if c.HandlerTimeout == 0 {
+		c.HandlerTimeout = DefaultHandlerTimeout
+	}
+	if c.Deliveries == nil {
+		c.Deliveries = delivery.NewCounter(0)
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -117,93 +112,40 @@ func (c Config) Validate() error {
 	c = c.withDefaults()
 	var errs []error
 	if len(c.CertURLAllow) == 0 {
-		errs = append(errs, errors.New("notify.Config.CertURLAllow: want at least one rule"))
+		errs = append(errs, errors.New("mnspush.Config.CertURLAllow: want at least one rule"))
 	}
 	for i, r := range c.CertURLAllow {
 		if _, err := ParseCertURLRule(r.String()); err != nil || r.Host != strings.ToLower(r.Host) {
-			errs = append(errs, fmt.Errorf("notify.Config.CertURLAllow[%d]: %s is not a valid scheme://host[:port]/path-prefix rule with a lower-case host", i, quote(r.String())))
+			errs = append(errs, fmt.Errorf("mnspush.Config.CertURLAllow[%d]: %s is not a valid scheme://host[:port]/path-prefix rule with a lower-case host", i, quote(r.String())))
 		}
 	}
 	if c.DateWindow < 0 {
-		errs = append(errs, fmt.Errorf("notify.Config.DateWindow: want a positive duration, got %s", c.DateWindow))
+		errs = append(errs, fmt.Errorf("mnspush.Config.DateWindow: want a positive duration, got %s", c.DateWindow))
 	}
 	if c.CertFetchTimeout < 0 {
-		errs = append(errs, fmt.Errorf("notify.Config.CertFetchTimeout: want a positive duration, got %s", c.CertFetchTimeout))
+		errs = append(errs, fmt.Errorf("mnspush.Config.CertFetchTimeout: want a positive duration, got %s", c.CertFetchTimeout))
 	}
 	if c.CertCacheTTL < 0 {
-		errs = append(errs, fmt.Errorf("notify.Config.CertCacheTTL: want a positive duration, got %s", c.CertCacheTTL))
+		errs = append(errs, fmt.Errorf("mnspush.Config.CertCacheTTL: want a positive duration, got %s", c.CertCacheTTL))
 	}
 	if c.MinRSAKeyBits < 512 {
-		errs = append(errs, fmt.Errorf("notify.Config.MinRSAKeyBits: want at least 512, got %d", c.MinRSAKeyBits))
+		errs = append(errs, fmt.Errorf("mnspush.Config.MinRSAKeyBits: want at least 512, got %d", c.MinRSAKeyBits))
 	}
 	switch c.Format {
 	case FormatAuto, FormatXML, FormatJSON, FormatSimplified:
 	default:
-		errs = append(errs, fmt.Errorf("notify.Config.Format: want XML, JSON, SIMPLIFIED or empty (auto), got %s", quote(string(c.Format))))
+		errs = append(errs, fmt.Errorf("mnspush.Config.Format: want XML, JSON, SIMPLIFIED or empty (auto), got %s", quote(string(c.Format))))
 	}
 	switch c.SuccessStatus {
 	case http.StatusOK, http.StatusCreated, http.StatusNoContent:
 	default:
-		errs = append(errs, fmt.Errorf("notify.Config.SuccessStatus: want 200, 201 or 204, got %d", c.SuccessStatus))
+		errs = append(errs, fmt.Errorf("mnspush.Config.SuccessStatus: want 200, 201 or 204, got %d", c.SuccessStatus))
 	}
 	if c.MaxBodyBytes < 0 {
-		errs = append(errs, fmt.Errorf("notify.Config.MaxBodyBytes: want a positive size, got %d", c.MaxBodyBytes))
+		errs = append(errs, fmt.Errorf("mnspush.Config.MaxBodyBytes: want a positive size, got %d", c.MaxBodyBytes))
+	}
+	if c.HandlerTimeout < 0 {
+		errs = append(errs, fmt.Errorf("mnspush.Config.HandlerTimeout: want a positive duration, got %s", c.HandlerTimeout))
 	}
 	return errors.Join(errs...)
-}
-
-// ConfigFromEnv reads the configuration from environment variables through getenv
-// (os.Getenv in production):
-//
-//	MNS_CERT_URL_ALLOW        comma-separated scheme://host[:port]/path-prefix rules
-//	MNS_PUSH_DATE_WINDOW      Go duration, e.g. 15m
-//	MNS_CERT_FETCH_TIMEOUT    Go duration, e.g. 5s
-//	MNS_PUSH_SUCCESS_STATUS   200, 201 or 204
-//	MNS_PUSH_FORMAT           XML, JSON, SIMPLIFIED or auto
-//	ALICOM_PUSH_MESSAGE_TYPE  message type for pushes whose tag names none
-//
-// Unset variables leave the defaults. The result is validated.
-func ConfigFromEnv(getenv func(string) string) (Config, error) {
-	var c Config
-	var errs []error
-	if v := strings.TrimSpace(getenv(EnvCertURLAllow)); v != "" {
-		rules, err := ParseCertURLAllow(v)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", EnvCertURLAllow, err))
-		}
-		c.CertURLAllow = rules
-	}
-	duration := func(name string, dst *time.Duration) {
-		v := strings.TrimSpace(getenv(name))
-		if v == "" {
-			return
-		}
-		d, err := time.ParseDuration(v)
-		if err != nil || d <= 0 {
-			errs = append(errs, fmt.Errorf("%s: want a positive Go duration such as 15m, got %s", name, quote(v)))
-			return
-		}
-		*dst = d
-	}
-	duration(EnvDateWindow, &c.DateWindow)
-	duration(EnvCertFetchTimeout, &c.CertFetchTimeout)
-	if v := strings.TrimSpace(getenv(EnvSuccessStatus)); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || (n != 200 && n != 201 && n != 204) {
-			errs = append(errs, fmt.Errorf("%s: want 200, 201 or 204, got %s", EnvSuccessStatus, quote(v)))
-		}
-		c.SuccessStatus = n
-	}
-	if v := strings.TrimSpace(getenv(EnvFormat)); v != "" {
-		f, err := ParseFormat(v)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", EnvFormat, err))
-		}
-		c.Format = f
-	}
-	c.DefaultMessageType = strings.TrimSpace(getenv(EnvDefaultMessageType))
-	if err := errors.Join(errs...); err != nil {
-		return Config{}, err
-	}
-	return c, c.Validate()
 }

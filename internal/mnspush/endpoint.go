@@ -10,21 +10,16 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/alicom-drain/alicom-drain/internal/push/delivery"
+	"github.com/alicom-drain/alicom-drain/shared/alicom"
 	"github.com/alicom-drain/alicom-drain/shared/dispatch"
 )
 
 // Dispatcher hands a message to its handler; *dispatch.Router satisfies it.
-type Dispatcher interface {
-	Dispatch(ctx context.Context, m *dispatch.Message) (dispatch.Outcome, error)
-}
+type Dispatcher = delivery.Dispatcher
 
 // DispatcherFunc adapts a function to Dispatcher.
-type DispatcherFunc func(ctx context.Context, m *dispatch.Message) (dispatch.Outcome, error)
-
-// Dispatch calls f.
-func (f DispatcherFunc) Dispatch(ctx context.Context, m *dispatch.Message) (dispatch.Outcome, error) {
-	return f(ctx, m)
-}
+type DispatcherFunc = delivery.DispatcherFunc
 
 // Response is what the endpoint answers, independent of the platform that carries it.
 type Response struct {
@@ -34,35 +29,35 @@ type Response struct {
 }
 
 // Endpoint receives MNS pushes: it verifies each request, parses the notification, dispatches
-// the message and answers MNS (success status when handled, 403 when the request is not from
-// MNS, 400 when the body cannot be parsed, 500 when the handler failed so that MNS retries,
-// 503 when the signing certificate could not be fetched).
+// the message and answers MNS (success status when handled, dead-lettered or a duplicate; 403
+// when the request is not from MNS, 400 when the body cannot be parsed, 413 when it is larger
+// than MNS sends, 500 when the handler failed or ran out of time so that MNS retries, 503 when
+// the signing certificate could not be fetched). Deduplication, panic recovery and the poison
+// rule are the Router's.
 type Endpoint struct {
 	cfg      Config
 	verifier *Verifier
 	dispatch Dispatcher
-	dedup    *dedup
-	known    map[string]string
+	known    map[string]string // lower-cased type name -> registry spelling
 }
 
 // New returns an Endpoint that dispatches verified messages to d.
 func New(c Config, d Dispatcher) (*Endpoint, error) {
 	if d == nil {
-		return nil, errors.New("notify.New: Dispatcher is nil")
+		return nil, errors.New("mnspush.New: Dispatcher is nil")
 	}
 	c = c.withDefaults()
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	known := make(map[string]string, len(c.KnownTypes))
-	for _, t := range c.KnownTypes {
+	known := make(map[string]string)
+	for _, t := range alicom.KnownTypes() {
 		known[strings.ToLower(t)] = t
 	}
 	return &Endpoint{
 		cfg:      c,
 		verifier: newVerifier(c),
 		dispatch: d,
-		dedup:    newDedup(c.DedupSize),
 		known:    known,
 	}, nil
 }
@@ -70,9 +65,10 @@ func New(c Config, d Dispatcher) (*Endpoint, error) {
 // Verifier returns the endpoint's verifier (to check requests without dispatching them).
 func (e *Endpoint) Verifier() *Verifier { return e.verifier }
 
-// ServeHTTP makes the Endpoint an http.Handler (local mode, or any HTTP server).
+// ServeHTTP makes the Endpoint an http.Handler (local mode, or any HTTP server). It refuses
+// what the headers alone show to be wrong (method, size, missing signature headers, a stale
+// Date) before it reads the body, so an unsigned request costs no body buffer.
 func (e *Endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, e.cfg.MaxBodyBytes))
 	header := r.Header.Clone()
 	if r.Host != "" {
 		// net/http moves Host out of the header map; the access log shows it.
@@ -82,7 +78,6 @@ func (e *Endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		Method:     r.Method,
 		Target:     r.RequestURI,
 		Header:     header,
-		Body:       body,
 		Proto:      r.Proto,
 		RemoteAddr: r.RemoteAddr,
 	}
@@ -90,16 +85,21 @@ func (e *Endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// Absolute-form targets (proxies) and requests built in tests: use the parsed URL.
 		req.Target = r.URL.RequestURI()
 	}
+	h := lowerHeaders(header)
 	var resp Response
-	if err != nil {
+	if refused, ok := e.precheck(&req, h, r.ContentLength); ok {
+		resp = refused
+		e.accessLog(&req, h, resp.Status)
+	} else if body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, e.cfg.MaxBodyBytes)); err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			resp = e.refuse(&req, lowerHeaders(header), http.StatusRequestEntityTooLarge, fmt.Errorf("body larger than %d bytes", e.cfg.MaxBodyBytes))
+			resp = e.refuse(&req, h, http.StatusRequestEntityTooLarge, fmt.Errorf("body larger than %d bytes", e.cfg.MaxBodyBytes))
 		} else {
-			resp = e.refuse(&req, lowerHeaders(header), http.StatusBadRequest, fmt.Errorf("reading body: %v", err))
+			resp = e.refuse(&req, h, http.StatusBadRequest, fmt.Errorf("reading body: %v", err))
 		}
-		e.accessLog(&req, lowerHeaders(header), resp.Status)
+		e.accessLog(&req, h, resp.Status)
 	} else {
+		req.Body = body
 		resp = e.Handle(r.Context(), req)
 	}
 	for k, vs := range resp.Header {
@@ -107,6 +107,26 @@ func (e *Endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	w.WriteHeader(resp.Status)
 	io.WriteString(w, resp.Body)
+}
+
+// precheck refuses a request on its method, declared length and headers alone: the checks
+// Handle would make first anyway, made before any body byte is read.
+func (e *Endpoint) precheck(req *Request, h headers, contentLength int64) (Response, bool) {
+	if req.Method != http.MethodPost {
+		resp := e.refuse(req, h, http.StatusMethodNotAllowed, fmt.Errorf("method %s", quote(req.Method)))
+		resp.Header.Set("Allow", http.MethodPost)
+		return resp, true
+	}
+	if contentLength > e.cfg.MaxBodyBytes {
+		return e.refuse(req, h, http.StatusRequestEntityTooLarge, fmt.Errorf("Content-Length %d is larger than %d bytes", contentLength, e.cfg.MaxBodyBytes)), true
+	}
+	if err := e.verifier.checkHeaders(h); err != nil {
+		return e.refuse(req, h, http.StatusForbidden, err), true
+	}
+	if _, present, _ := h.get("content-md5"); !present && contentLength > 0 {
+		return e.refuse(req, h, http.StatusForbidden, fmt.Errorf("%w: Content-MD5 missing, so the body is not covered by the signature", ErrHeader)), true
+	}
+	return Response{}, false
 }
 
 // Handle processes one push request and returns the answer for MNS. It never panics on bad
@@ -139,7 +159,7 @@ func (e *Endpoint) handle(ctx context.Context, req *Request, h headers) Response
 		return e.refuse(req, h, http.StatusBadRequest, err)
 	}
 	outcome, err := e.deliver(ctx, n)
-	if outcome != dispatch.Handled && outcome != dispatch.DeadLettered && outcome != dispatch.Duplicate {
+	if !delivery.Settled(outcome) {
 		e.cfg.Logger.LogAttrs(ctx, slog.LevelError, "push not handled, MNS will retry",
 			slog.String("message_id", quote(n.MessageID)),
 			slog.String("topic", quote(n.TopicName)),
@@ -161,7 +181,7 @@ func (e *Endpoint) refuse(req *Request, h headers, status int, reason error) Res
 	e.cfg.Logger.LogAttrs(context.Background(), slog.LevelWarn, "push refused",
 		slog.Int("status", status),
 		slog.String("reason", reason.Error()),
-		slog.String("path", quote(req.Target)),
+		slog.String("path", quote(logTarget(req.Target))),
 		slog.String("remote", quote(req.RemoteAddr)),
 		slog.String("mns_request_id", quote(h.first("x-mns-request-id"))))
 	switch status {
@@ -182,43 +202,26 @@ func textResponse(status int, body string) Response {
 	}
 }
 
-// deliver dispatches the message unless this instance has already handled its id. A push of
-// an id whose first delivery is still running (MNS gives up on a push after 5 seconds and
-// retries while the handler may still be busy) waits for that delivery's result instead of
-// running the handler concurrently.
+// deliver dispatches the message within the handler timeout. The Router answers a repeat of
+// a handled id as a Duplicate and refuses one whose first delivery still runs (MNS gives up
+// on a push after 5 seconds and retries), so a repeat never runs the handler twice at once.
 func (e *Endpoint) deliver(ctx context.Context, n Notification) (dispatch.Outcome, error) {
-	attempt, release, dup, err := e.dedup.acquire(ctx, n.MessageID)
-	if err != nil {
-		return dispatch.Retry, err
-	}
-	if dup {
-		return dispatch.Duplicate, nil
-	}
+	count, _ := e.cfg.Deliveries.Seen(n.MessageID, e.cfg.Now())
 	m := &dispatch.Message{
 		ID:           n.MessageID,
 		Type:         e.messageType(n.MessageTag),
 		Source:       n.TopicName,
 		Body:         n.Message,
 		BodyMD5:      n.MessageMD5,
-		DequeueCount: attempt,
+		DequeueCount: count,
 		EnqueueTime:  n.PublishTime,
 		Tag:          n.MessageTag,
 	}
-	outcome, err := e.dispatchSafely(ctx, m)
-	release(outcome == dispatch.Handled || outcome == dispatch.DeadLettered || outcome == dispatch.Duplicate)
-	return outcome, err
+	return delivery.Dispatch(ctx, e.dispatch, m, e.cfg.HandlerTimeout)
 }
 
-func (e *Endpoint) dispatchSafely(ctx context.Context, m *dispatch.Message) (outcome dispatch.Outcome, err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			outcome, err = dispatch.Retry, fmt.Errorf("dispatch panicked: %v", p)
-		}
-	}()
-	return e.dispatch.Dispatch(ctx, m)
-}
-
-// messageType types a pushed message: the tag when it names a known type, else the
+// messageType types a pushed message: the tag when it names a type of the alicom registry
+// (in any case), else the
 // configured default, else empty (the generic handler).
 func (e *Endpoint) messageType(tag string) string {
 	if t, ok := e.known[strings.ToLower(strings.TrimSpace(tag))]; ok {
@@ -235,13 +238,13 @@ func (e *Endpoint) accessLog(req *Request, h headers, status int) {
 		e.cfg.Logger.LogAttrs(context.Background(), slog.LevelInfo, "access",
 			slog.String("method", quote(req.Method)),
 			slog.Int("status", status),
-			slog.String("path", quote(req.Target)),
+			slog.String("path", quote(logTarget(req.Target))),
 			slog.Int("length", len(req.Body)),
 			slog.String("user_agent", quote(ua)),
 			slog.String("mns_request_id", quote(reqID)))
 		return
 	}
-	fields := []string{req.Method, strconv.Itoa(status), req.Target, req.Proto,
+	fields := []string{req.Method, strconv.Itoa(status), logTarget(req.Target), req.Proto,
 		strconv.Itoa(len(req.Body)), h.first("host"), ua, reqID, ver}
 	var b strings.Builder
 	b.WriteString(e.cfg.Now().Format("[02/Jan/2006 15:04:05]"))
@@ -254,4 +257,15 @@ func (e *Endpoint) accessLog(req *Request, h headers, status int) {
 	}
 	b.WriteByte('\n')
 	io.WriteString(e.cfg.AccessLog, b.String())
+}
+
+// logTarget is the request target as logged: a query that holds a token (an Alicom push sent
+// to a path of this receiver by a misconfigured console, say) loses the query, so that the
+// secret never reaches a log.
+func logTarget(target string) string {
+	path, query, ok := strings.Cut(target, "?")
+	if ok && strings.Contains(strings.ToLower(query), "token") {
+		return path + "?<query with a token, not logged>"
+	}
+	return target
 }

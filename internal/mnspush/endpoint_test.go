@@ -7,7 +7,6 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
-	"github.com/alicom-drain/alicom-drain/internal/logbuf"
 	"io"
 	"log/slog"
 	"net/http"
@@ -18,8 +17,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alicom-drain/alicom-drain/internal/logbuf"
 	"github.com/alicom-drain/alicom-drain/internal/mnspush"
 	"github.com/alicom-drain/alicom-drain/internal/mnspush/mnspushtest"
+	"github.com/alicom-drain/alicom-drain/internal/sink"
 	"github.com/alicom-drain/alicom-drain/shared/dispatch"
 )
 
@@ -375,11 +376,67 @@ func TestAFailedHandlerIsAnswered500AndTheRetryIsHandled(t *testing.T) {
 	}
 }
 
-func TestAPanickingHandlerIsAnswered500(t *testing.T) {
-	f := newFixture(t, nil)
-	f.rec.outcome = func(m *dispatch.Message) (dispatch.Outcome, error) { panic("boom") }
-	if resp := f.ep.Handle(context.Background(), f.signer.Push(mnspushtest.Sample("P", "x"), mnspush.FormatXML)); resp.Status != 500 {
+// routerFixture is a fixture whose dispatcher is a real Router with handler as the fallback:
+// deduplication and recovery are the Router's, as in the function.
+func routerFixture(t *testing.T, handler dispatch.HandlerFunc, mutate func(*mnspush.Config)) *fixture {
+	t.Helper()
+	f := newFixture(t, mutate)
+	router, err := dispatch.NewRouter(dispatch.Options{Fallback: handler, DeadLetter: sink.DeadLetterLog(slog.New(slog.NewTextHandler(f.logs, nil)))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := f.signer.Config()
+	cfg.Logger = slog.New(slog.NewTextHandler(f.logs, nil))
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	f.ep, err = mnspush.New(cfg, router)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// alicomBody is a message body as Alicom stores it (base64 of a JSON object), which the
+// Router decodes before it runs a handler.
+var alicomBody = base64.StdEncoding.EncodeToString([]byte(`{"biz_id":"1","phone_number":"13000000000"}`))
+
+func TestAPanickingHandlerIsAnswered500ByTheRoutersRecovery(t *testing.T) {
+	f := routerFixture(t, func(context.Context, *dispatch.Message) error { panic("boom") }, nil)
+	if resp := f.ep.Handle(context.Background(), f.signer.Push(mnspushtest.Sample("P", alicomBody), mnspush.FormatXML)); resp.Status != 500 {
 		t.Fatalf("status %d, want 500", resp.Status)
+	}
+	if !strings.Contains(f.logs.String(), "boom") {
+		t.Errorf("the panic is not in the log:\n%s", f.logs)
+	}
+}
+
+func TestAHandlerThatIgnoresItsContextIsAnswered500WithinTheHandlerTimeout(t *testing.T) {
+	release := make(chan struct{})
+	var calls atomic.Int64
+	f := routerFixture(t, func(context.Context, *dispatch.Message) error {
+		calls.Add(1)
+		<-release
+		return nil
+	}, func(c *mnspush.Config) { c.HandlerTimeout = 50 * time.Millisecond })
+	n := mnspushtest.Sample("MSG-STUCK", alicomBody)
+	start := time.Now()
+	if resp := f.ep.Handle(context.Background(), f.signer.Push(n, mnspush.FormatXML)); resp.Status != 500 {
+		t.Fatalf("status %d, want 500", resp.Status)
+	}
+	if took := time.Since(start); took > 4*time.Second {
+		t.Errorf("answered after %s; the handler timeout is 50ms", took)
+	}
+	// While the abandoned handler still runs, a repeat is refused, not run a second time.
+	if resp := f.ep.Handle(context.Background(), f.signer.Push(n, mnspush.FormatXML)); resp.Status != 500 {
+		t.Fatalf("repeat while running: status %d, want 500", resp.Status)
+	}
+	close(release)
+	waitUntil(t, "the repeat after the handler returned is acknowledged", func() bool {
+		return f.ep.Handle(context.Background(), f.signer.Push(n, mnspush.FormatXML)).Status == http.StatusCreated
+	})
+	if got := calls.Load(); got != 1 {
+		t.Errorf("handler ran %d times, want 1", got)
 	}
 }
 
@@ -395,48 +452,89 @@ func TestSettledOutcomesAreAcknowledged(t *testing.T) {
 }
 
 func TestARepeatedPushOfAHandledMessageDoesNotRunTheHandlerAgain(t *testing.T) {
-	f := newFixture(t, nil)
-	n := mnspushtest.Sample("MSG-DUP", "hello")
+	var calls atomic.Int64
+	f := routerFixture(t, func(context.Context, *dispatch.Message) error { calls.Add(1); return nil }, nil)
+	n := mnspushtest.Sample("MSG-DUP", alicomBody)
 	for i := range 3 {
 		if resp := f.ep.Handle(context.Background(), f.signer.Push(n, mnspush.FormatXML)); resp.Status != http.StatusCreated {
 			t.Fatalf("push %d: status %d", i, resp.Status)
 		}
 	}
-	if got := len(f.rec.messages()); got != 1 {
+	if got := calls.Load(); got != 1 {
 		t.Fatalf("handler ran %d times, want 1", got)
 	}
 }
 
-func TestAConcurrentRepeatWaitsForTheRunningDelivery(t *testing.T) {
-	f := newFixture(t, nil)
+func TestAConcurrentRepeatIsRefusedWhileTheFirstDeliveryRuns(t *testing.T) {
 	release := make(chan struct{})
 	started := make(chan struct{}, 2)
-	f.rec.outcome = func(*dispatch.Message) (dispatch.Outcome, error) {
+	f := routerFixture(t, func(context.Context, *dispatch.Message) error {
 		started <- struct{}{}
 		<-release
-		return dispatch.Handled, nil
-	}
-	n := mnspushtest.Sample("MSG-SLOW", "hello")
-	statuses := make(chan int, 2)
-	go func() { statuses <- f.ep.Handle(context.Background(), f.signer.Push(n, mnspush.FormatXML)).Status }()
+		return nil
+	}, nil)
+	n := mnspushtest.Sample("MSG-SLOW", alicomBody)
+	first := make(chan int, 1)
+	go func() { first <- f.ep.Handle(context.Background(), f.signer.Push(n, mnspush.FormatXML)).Status }()
 	<-started
-	go func() { statuses <- f.ep.Handle(context.Background(), f.signer.Push(n, mnspush.FormatXML)).Status }()
-	select {
-	case <-started:
-		t.Fatal("the repeat ran the handler while the first delivery was running")
-	case s := <-statuses:
-		t.Fatalf("a push finished with %d before the handler returned", s)
-	case <-time.After(100 * time.Millisecond):
+	if s := f.ep.Handle(context.Background(), f.signer.Push(n, mnspush.FormatXML)).Status; s != http.StatusInternalServerError {
+		t.Errorf("repeat during the first delivery: status %d, want 500 so that MNS retries later", s)
 	}
 	close(release)
-	for range 2 {
-		if s := <-statuses; s != http.StatusCreated {
-			t.Errorf("status %d, want 201", s)
-		}
+	if s := <-first; s != http.StatusCreated {
+		t.Errorf("first delivery: status %d, want 201", s)
 	}
-	if got := len(f.rec.messages()); got != 1 {
-		t.Errorf("handler ran %d times, want 1", got)
+	if len(started) != 0 {
+		t.Error("the repeat ran the handler while the first delivery was running")
 	}
+}
+
+func TestUnsignedRequestsAreRefusedBeforeTheBodyIsRead(t *testing.T) {
+	f := newFixture(t, nil)
+	srv := httptest.NewServer(f.ep)
+	t.Cleanup(srv.Close)
+	for _, tc := range []struct {
+		name   string
+		header func(h http.Header)
+		want   int
+	}{
+		{"without an Authorization header", func(h http.Header) { h.Del("Authorization") }, http.StatusForbidden},
+		{"without a certificate URL", func(h http.Header) { h.Del("X-Mns-Signing-Cert-Url") }, http.StatusForbidden},
+		{"with a stale Date", func(h http.Header) { h.Set("Date", time.Now().Add(-time.Hour).UTC().Format(http.TimeFormat)) }, http.StatusForbidden},
+		{"without Content-MD5 over a body", func(h http.Header) { h.Del("Content-Md5") }, http.StatusForbidden},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := f.signer.Push(mnspushtest.Sample("H", "hello"), mnspush.FormatXML)
+			tc.header(r.Header)
+			body := &countingReader{r: bytes.NewReader(r.Body)}
+			req, _ := http.NewRequest(http.MethodPost, srv.URL+r.Target, body)
+			req.ContentLength = int64(len(r.Body))
+			req.Header = r.Header
+			resp, err := srv.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tc.want {
+				t.Fatalf("status %d, want %d", resp.StatusCode, tc.want)
+			}
+			if f.signer.Fetches() != 0 {
+				t.Error("a refused request caused a certificate fetch")
+			}
+		})
+	}
+}
+
+// countingReader counts the bytes a client sent.
+type countingReader struct {
+	r *bytes.Reader
+	n atomic.Int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(int64(n))
+	return n, err
 }
 
 func TestTheCertificateIsFetchedOnceForManyPushes(t *testing.T) {
@@ -607,37 +705,15 @@ func TestAnOversizedBodyIsRefusedBeforeVerification(t *testing.T) {
 	}
 }
 
-func TestConfigFromEnvironment(t *testing.T) {
-	env := map[string]string{
-		mnspush.EnvCertURLAllow:       "http://127.0.0.1:9911/_mnslocal/",
-		mnspush.EnvDateWindow:         "2m",
-		mnspush.EnvSuccessStatus:      "204",
-		mnspush.EnvFormat:             "simplified",
-		mnspush.EnvDefaultMessageType: "SmsReport",
+func TestATokenInTheQueryIsNeverLogged(t *testing.T) {
+	var access logbuf.Buffer
+	f := newFixture(t, func(c *mnspush.Config) { c.AccessLog = &access })
+	r := mnspushtest.Unsigned(mnspushtest.Sample("M", "x"), mnspush.FormatXML)
+	r.Target = "/alicomx/SmsReport?token=the-real-secret-0123"
+	if resp := f.ep.Handle(context.Background(), r); resp.Status != 403 {
+		t.Fatalf("status %d", resp.Status)
 	}
-	c, err := mnspush.ConfigFromEnv(func(k string) string { return env[k] })
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(c.CertURLAllow) != 1 || c.CertURLAllow[0].Port != "9911" || c.DateWindow != 2*time.Minute ||
-		c.SuccessStatus != 204 || c.Format != mnspush.FormatSimplified || c.DefaultMessageType != "SmsReport" {
-		t.Errorf("config %+v", c)
-	}
-	bad := map[string]string{
-		mnspush.EnvCertURLAllow:  "https://a@b/",
-		mnspush.EnvDateWindow:    "soon",
-		mnspush.EnvSuccessStatus: "202",
-		mnspush.EnvFormat:        "yaml",
-	}
-	for k, v := range bad {
-		_, err := mnspush.ConfigFromEnv(func(name string) string {
-			if name == k {
-				return v
-			}
-			return ""
-		})
-		if err == nil || !strings.Contains(err.Error(), k) {
-			t.Errorf("%s=%q: error %v should name the variable", k, v, err)
-		}
+	if logs := f.logs.String() + access.String(); strings.Contains(logs, "the-real-secret") {
+		t.Errorf("the token reached the log:\n%s", logs)
 	}
 }

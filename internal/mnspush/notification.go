@@ -14,7 +14,7 @@ import (
 )
 
 // ErrMalformed: the body is not a notification in the expected format (answered 400).
-var ErrMalformed = errors.New("notify: notification cannot be parsed")
+var ErrMalformed = errors.New("mnspush: notification cannot be parsed")
 
 // Format is a subscription's NotifyContentFormat.
 type Format string

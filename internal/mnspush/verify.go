@@ -20,21 +20,21 @@ import (
 // (attacker-controlled bytes quoted and truncated).
 var (
 	// ErrHeader: a header the verification needs is missing, repeated or malformed.
-	ErrHeader = errors.New("notify: required header missing or malformed")
+	ErrHeader = errors.New("mnspush: required header missing or malformed")
 	// ErrStaleDate: the Date header is outside the accepted window (a replay, or a wrong clock).
-	ErrStaleDate = errors.New("notify: Date outside the accepted window")
+	ErrStaleDate = errors.New("mnspush: Date outside the accepted window")
 	// ErrBodyDigest: the body does not match the signed Content-MD5, so it was altered.
-	ErrBodyDigest = errors.New("notify: body does not match Content-MD5")
+	ErrBodyDigest = errors.New("mnspush: body does not match Content-MD5")
 	// ErrCertURLNotAllowed: the signing certificate URL is not on the allow-list; it was not fetched.
-	ErrCertURLNotAllowed = errors.New("notify: certificate URL not allowed")
+	ErrCertURLNotAllowed = errors.New("mnspush: certificate URL not allowed")
 	// ErrCertRejected: the certificate URL answered with something that is not a usable
 	// certificate (a redirect, an error status, not X.509, not RSA, a key too small).
-	ErrCertRejected = errors.New("notify: signing certificate refused")
+	ErrCertRejected = errors.New("mnspush: signing certificate refused")
 	// ErrCertUnavailable: the certificate could not be fetched right now (network, timeout,
 	// server error). Not a proof of forgery: the push is answered 503 so that MNS retries.
-	ErrCertUnavailable = errors.New("notify: signing certificate unavailable")
+	ErrCertUnavailable = errors.New("mnspush: signing certificate unavailable")
 	// ErrBadSignature: the signature does not verify with the certificate's key.
-	ErrBadSignature = errors.New("notify: signature does not verify")
+	ErrBadSignature = errors.New("mnspush: signature does not verify")
 )
 
 // Request is an HTTP request as the endpoint received it, independent of the platform that
@@ -142,16 +142,6 @@ type Verifier struct {
 	certs      *certCache
 }
 
-// NewVerifier returns a Verifier for the verification part of c (the allow-list, Date window,
-// certificate fetching and key size); c is validated first.
-func NewVerifier(c Config) (*Verifier, error) {
-	c = c.withDefaults()
-	if err := c.Validate(); err != nil {
-		return nil, err
-	}
-	return newVerifier(c), nil
-}
-
 func newVerifier(c Config) *Verifier {
 	return &Verifier{
 		rules:      c.CertURLAllow,
@@ -170,31 +160,11 @@ func (v *Verifier) Verify(ctx context.Context, r *Request) error {
 }
 
 func (v *Verifier) verify(ctx context.Context, method, target string, h headers, body []byte) error {
-	auth, err := required(h, "authorization")
-	if err != nil {
+	if err := v.checkHeaders(h); err != nil {
 		return err
 	}
-	certHeader, err := required(h, "x-mns-signing-cert-url")
-	if err != nil {
-		return err
-	}
-	date, err := required(h, "date")
-	if err != nil {
-		return err
-	}
-	for _, name := range []string{"content-type", "content-md5"} {
-		if _, _, err := h.get(name); err != nil {
-			return err
-		}
-	}
-
-	t, err := http.ParseTime(date)
-	if err != nil {
-		return fmt.Errorf("%w: Date %s does not parse", ErrHeader, quote(date))
-	}
-	if age := v.now().Sub(t); age > v.window || age < -v.window {
-		return fmt.Errorf("%w: Date %s is %s away from now, window %s", ErrStaleDate, quote(date), age.Round(time.Second), v.window)
-	}
+	auth, _, _ := h.get("authorization")
+	certHeader, _, _ := h.get("x-mns-signing-cert-url")
 
 	// The signature covers Content-MD5, not the body: without this check anyone holding one
 	// signed push could replay its headers with a body of their own.
@@ -228,6 +198,33 @@ func (v *Verifier) verify(ctx context.Context, method, target string, h headers,
 	digest := sha1.Sum([]byte(stringToSign(method, target, h)))
 	if err := verifyPKCS1v15SHA1(key, digest[:], sig, v.minKeyBits); err != nil {
 		return fmt.Errorf("%w (certificate %s)", err, quote(certURL))
+	}
+	return nil
+}
+
+// checkHeaders makes the checks that need no body: the signature headers are there once
+// each, and Date is within the window.
+func (v *Verifier) checkHeaders(h headers) error {
+	for _, name := range []string{"authorization", "x-mns-signing-cert-url"} {
+		if _, err := required(h, name); err != nil {
+			return err
+		}
+	}
+	date, err := required(h, "date")
+	if err != nil {
+		return err
+	}
+	for _, name := range []string{"content-type", "content-md5"} {
+		if _, _, err := h.get(name); err != nil {
+			return err
+		}
+	}
+	t, err := http.ParseTime(date)
+	if err != nil {
+		return fmt.Errorf("%w: Date %s does not parse", ErrHeader, quote(date))
+	}
+	if age := v.now().Sub(t); age > v.window || age < -v.window {
+		return fmt.Errorf("%w: Date %s is %s away from now, window %s", ErrStaleDate, quote(date), age.Round(time.Second), v.window)
 	}
 	return nil
 }

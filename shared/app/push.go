@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/alicom-drain/alicom-drain/internal/config"
-	"github.com/alicom-drain/alicom-drain/internal/mnspush"
 	"github.com/alicom-drain/alicom-drain/internal/platform"
+	"github.com/alicom-drain/alicom-drain/internal/push"
 	"github.com/alicom-drain/alicom-drain/shared/dispatch"
 )
 
@@ -23,10 +23,12 @@ const (
 )
 
 const pushAbout = `Serves the push endpoint over plain HTTP, as the HTTP trigger (Function Compute) or the function
-URL (Lambda) would: MNS topic pushes on / and /notifications, verified by their signature. Each
-message goes through the same router, dead-letter path and sinks as the drain. Settings come
-from the environment: MNS_CERT_URL_ALLOW, MNS_PUSH_*, ALICOM_PUSH_MESSAGE_TYPE, DRAIN_MAX_ATTEMPTS,
-DRAIN_HANDLER_TIMEOUT (at most 4s here), LOG_LEVEL (see docs/push.md).`
+URL (Lambda) would: Alicom's HTTP batch push on POST /alicom/<MessageType>?token=<ALICOM_PUSH_TOKEN>
+(off while ALICOM_PUSH_TOKEN is unset), and MNS topic pushes on every other path, verified by
+their signature. Each message goes through the same router, dead-letter path and sinks as the
+drain. Settings come from the environment: ALICOM_PUSH_*, MNS_CERT_URL_ALLOW, MNS_PUSH_*,
+PUSH_MAX_CONCURRENT, ALICOM_SINK, DRAIN_MAX_ATTEMPTS, DRAIN_HANDLER_TIMEOUT (at most 4s here),
+LOG_LEVEL (see docs/push.md).`
 
 // MainHTTP is the whole of the push function's main: it loads the configuration, lets register
 // add handlers to the router (nil keeps the default log handler for every type), builds the push
@@ -69,15 +71,14 @@ func NewPushRouter(cfg config.Config, logger *slog.Logger) (*dispatch.Router, er
 	return NewRouter(cfg, logger)
 }
 
-// NewPushHandler builds the push function's net/http.Handler around router: today the MNS topic
-// push endpoint. accessLog, when set, receives the topic push guide's access-log lines (local
-// mode); otherwise the same fields go to logger.
+// NewPushHandler builds the push function's net/http.Handler around router: Alicom's HTTP batch
+// push on /alicom/<MessageType> (when ALICOM_PUSH_TOKEN is set) and MNS topic push on every other
+// path. accessLog, when set, receives the topic push guide's access-log lines (local mode);
+// otherwise the same fields go to logger.
 func NewPushHandler(cfg config.Config, router *dispatch.Router, logger *slog.Logger, accessLog io.Writer) (http.Handler, error) {
-	pc, err := mnspush.ConfigFromEnv(os.Getenv)
-	if err != nil {
-		return nil, err
-	}
-	pc.Logger = logger
-	pc.AccessLog = accessLog
-	return mnspush.New(pc, router)
+	pc := push.ConfigFrom(cfg.Push)
+	pc.MNS.Logger = logger
+	pc.MNS.AccessLog = accessLog
+	pc.Alicom.MaxAttempts = cfg.MaxAttempts
+	return push.New(pc, router, logger)
 }

@@ -1,0 +1,115 @@
+package alicompush_test
+
+import (
+	"context"
+	"encoding/base64"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/alicom-drain/alicom-drain/internal/alicompush"
+	"github.com/alicom-drain/alicom-drain/internal/push/delivery"
+	"github.com/alicom-drain/alicom-drain/shared/alicom"
+	"github.com/alicom-drain/alicom-drain/shared/dispatch"
+)
+
+const token = "unit-token-0123456789"
+
+type recorder struct {
+	mu   sync.Mutex
+	msgs []dispatch.Message
+	out  dispatch.Outcome
+}
+
+func (r *recorder) Dispatch(_ context.Context, m *dispatch.Message) (dispatch.Outcome, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.msgs = append(r.msgs, *m)
+	return r.out, nil
+}
+
+func serve(t *testing.T, h http.Handler, typ, body string) int {
+	t.Helper()
+	req := httptest.NewRequest(http.MethodPost, "/alicom/"+typ+"?token="+token, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	return w.Code
+}
+
+func TestAnItemIsShapedLikeAMessageFromTheQueue(t *testing.T) {
+	rec := &recorder{}
+	h, err := alicompush.New(alicompush.Config{Token: token}, rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	item := `{"phone_number":"13000000001","success":"true","biz_id":"12345^0","report_time":"2017-01-01 11:12:14"}`
+	if code := serve(t, h, "SmsReport", "["+item+"]"); code != 200 {
+		t.Fatalf("status %d", code)
+	}
+	m := rec.msgs[0]
+	if m.ID != "SmsReport/12345^0/13000000001" || m.Source != alicompush.Source || m.Type != "SmsReport" ||
+		m.Body != base64.StdEncoding.EncodeToString([]byte(item)) || string(m.Data) != item || m.DequeueCount != 1 {
+		t.Errorf("message %+v", m)
+	}
+	r, ok := m.Payload.(alicom.SmsReport)
+	if !ok || !r.Delivered() || r.ReportTime.IsZero() {
+		t.Errorf("payload %#v, want a delivered SmsReport with its report time", m.Payload)
+	}
+}
+
+func TestAnItemWithoutABusinessKeyGetsAnIDThatIgnoresWhitespace(t *testing.T) {
+	rec := &recorder{}
+	h, _ := alicompush.New(alicompush.Config{Token: token}, rec)
+	serve(t, h, "SmsUp", `[{"phone_number":"1","content":"TD"}]`)
+	serve(t, h, "SmsUp", `[ { "phone_number" : "1", "content" : "TD" } ]`)
+	if len(rec.msgs) != 2 || rec.msgs[0].ID != rec.msgs[1].ID || !strings.HasPrefix(rec.msgs[0].ID, "SmsUp/sha256:") {
+		t.Fatalf("ids %q and %q, want one digest id", rec.msgs[0].ID, rec.msgs[1].ID)
+	}
+	if rec.msgs[1].DequeueCount != 2 {
+		t.Errorf("second delivery has DequeueCount %d, want 2", rec.msgs[1].DequeueCount)
+	}
+}
+
+func TestTheFinalDeliveryCarriesThePoisonThreshold(t *testing.T) {
+	rec := &recorder{out: dispatch.Retry}
+	h, _ := alicompush.New(alicompush.Config{Token: token, FinalDelivery: 3, MaxAttempts: 7, Deliveries: delivery.NewCounter(0)}, rec)
+	for range 3 {
+		serve(t, h, "SmsUp", `[{"phone_number":"1"}]`)
+	}
+	var got []int64
+	for _, m := range rec.msgs {
+		got = append(got, m.DequeueCount)
+	}
+	if len(got) != 3 || got[0] != 1 || got[1] != 2 || got[2] != 7 {
+		t.Errorf("DequeueCounts %v, want [1 2 7]", got)
+	}
+}
+
+func TestConfigValidation(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		c    alicompush.Config
+		ok   bool
+	}{
+		{"a 16-character token with defaults is valid", alicompush.Config{Token: "0123456789abcdef"}, true},
+		{"a short token is refused", alicompush.Config{Token: "short"}, false},
+		{"a negative budget is refused", alicompush.Config{Token: token, Budget: -1}, false},
+		{"a negative concurrency is refused", alicompush.Config{Token: token, ItemConcurrency: -1}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.c.Validate()
+			if (err == nil) != tc.ok {
+				t.Fatalf("Validate() = %v", err)
+			}
+			if err != nil && strings.Contains(err.Error(), tc.c.Token) {
+				t.Errorf("error %q shows the token", err)
+			}
+		})
+	}
+	if _, err := alicompush.New(alicompush.Config{Token: token}, nil); err == nil {
+		t.Error("New accepted a nil dispatcher")
+	}
+}

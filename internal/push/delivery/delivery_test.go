@@ -1,0 +1,75 @@
+package delivery_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/alicom-drain/alicom-drain/internal/push/delivery"
+	"github.com/alicom-drain/alicom-drain/shared/dispatch"
+)
+
+func TestTheCounterCountsDeliveriesPerIDAndForgetsTheOldestFirst(t *testing.T) {
+	c := delivery.NewCounter(2)
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	if n, first := c.Seen("a", t0); n != 1 || !first.Equal(t0) {
+		t.Fatalf("first delivery: %d %s", n, first)
+	}
+	if n, first := c.Seen("a", t0.Add(time.Minute)); n != 2 || !first.Equal(t0) {
+		t.Fatalf("second delivery: %d %s, want 2 and the first time", n, first)
+	}
+	c.Seen("b", t0)
+	c.Seen("c", t0) // forgets a
+	if n, _ := c.Seen("a", t0); n != 1 {
+		t.Errorf("a forgotten id counts from 1 again, got %d", n)
+	}
+}
+
+func TestDispatchReturnsTheDispatchersResultWithinTheBudget(t *testing.T) {
+	d := delivery.DispatcherFunc(func(ctx context.Context, m *dispatch.Message) (dispatch.Outcome, error) {
+		if _, ok := ctx.Deadline(); !ok {
+			t.Error("the dispatcher's context has no deadline")
+		}
+		return dispatch.Handled, nil
+	})
+	if o, err := delivery.Dispatch(context.Background(), d, &dispatch.Message{ID: "1"}, time.Second); o != dispatch.Handled || err != nil {
+		t.Errorf("%v %v", o, err)
+	}
+}
+
+func TestAHandlerThatHonoursItsContextReportsItsOwnError(t *testing.T) {
+	d := delivery.DispatcherFunc(func(ctx context.Context, m *dispatch.Message) (dispatch.Outcome, error) {
+		<-ctx.Done()
+		return dispatch.Retry, context.Cause(ctx)
+	})
+	o, err := delivery.Dispatch(context.Background(), d, &dispatch.Message{ID: "1"}, 10*time.Millisecond)
+	if o != dispatch.Retry || !errors.Is(err, delivery.ErrBudget) {
+		t.Errorf("%v %v, want Retry with ErrBudget", o, err)
+	}
+}
+
+func TestAHandlerThatIgnoresItsContextIsAbandonedAtTheBudget(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	d := delivery.DispatcherFunc(func(ctx context.Context, m *dispatch.Message) (dispatch.Outcome, error) {
+		<-release
+		return dispatch.Handled, nil
+	})
+	start := time.Now()
+	o, err := delivery.Dispatch(context.Background(), d, &dispatch.Message{ID: "stuck"}, 10*time.Millisecond)
+	if o != dispatch.Retry || !errors.Is(err, delivery.ErrBudget) {
+		t.Errorf("%v %v, want Retry with ErrBudget", o, err)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("returned after %s", took)
+	}
+}
+
+func TestSettledOutcomesAreThoseThePusherMayForget(t *testing.T) {
+	for o, want := range map[dispatch.Outcome]bool{dispatch.Handled: true, dispatch.DeadLettered: true, dispatch.Duplicate: true, dispatch.Retry: false} {
+		if delivery.Settled(o) != want {
+			t.Errorf("Settled(%v) = %v", o, !want)
+		}
+	}
+}
