@@ -10,15 +10,22 @@ GOLINUX := CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build -trimpath -ldflags=
 
 FUNCTIONS := alicom-drain alicom-push
 
-.PHONY: demo demo-push test bench lint build build-fc build-lambda invoke emulator \
+.PHONY: demo demo-push demo-alicom-push demo-webhook test bench lint build build-fc build-lambda invoke emulator \
         deploy-fc deploy-aws clean build-DrainFunction build-PushFunction run-push
 
 demo: ## Start the emulator, enqueue sample receipts like Alicom does, run one drain, show the result.
 	$(GO) build -o $(BIN)/alicom-drain ./functions/alicom-drain
 	$(GO) run ./cmd/demo -function $(BIN)/alicom-drain
 
-demo-push: ## the topic push guide's walk-through: topic, push endpoint, three signed pushes, verified and handled.
+demo-push: ## The MNS topic push guide's walk-through: topic, push endpoint, three signed pushes, verified and handled.
 	$(GO) run ./cmd/mnsctl demo-push
+
+demo-alicom-push: ## Alicom's HTTP batch push played by the emulator against the push function's handler: typed handlers, log sink, a failing sink and Alicom's retry, duplicates, a wrong token.
+	$(GO) run ./cmd/mnsctl demo-alicom-push
+
+demo-webhook: ## The webhook sink: a local receiver verifying Standard Webhooks signatures, an outage, the recovery.
+	$(GO) build -o $(BIN)/alicom-drain ./functions/alicom-drain
+	$(GO) run ./cmd/demo-webhook -function $(BIN)/alicom-drain
 
 test: ## Vet, then every test with the race detector.
 	$(GO) vet ./...
@@ -26,7 +33,7 @@ test: ## Vet, then every test with the race detector.
 
 bench: ## The drain against the official demos' loops, then the per-message CPU benchmarks.
 	$(GO) run ./cmd/bench
-	$(GO) test -run '^$$' -bench . -benchmem ./shared/alicom ./shared/dispatch ./shared/mnslocal ./internal/queue/mnsqueue
+	$(GO) test -run '^$$' -bench . -benchmem ./shared/alicom ./shared/dispatch ./shared/mnslocal ./internal/queue/mnsqueue ./internal/sink ./internal/push
 
 lint: ## gofmt, go vet, the import rules of docs/architecture.md, the deployment descriptors (cfn-lint when installed).
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
