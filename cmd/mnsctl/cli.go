@@ -16,7 +16,7 @@ type cli struct {
 	client   ali_mns.MNSClient
 }
 
-// mns returns the SDK client, built on first use from -endpoint / $MNS_ENDPOINT and the keys
+// mns returns the SDK client, built on first use from -endpoint / $ALICOM_MNS_ENDPOINT and the keys
 // in the environment.
 func (c *cli) mns() (ali_mns.MNSClient, error) {
 	if c.client != nil {

@@ -22,7 +22,7 @@ const (
 
 // Environment variables the tool reads.
 const (
-	envEndpoint      = "MNS_ENDPOINT"
+	envEndpoint      = "ALICOM_MNS_ENDPOINT"
 	envAccessKeyID   = "ALIBABA_CLOUD_ACCESS_KEY_ID"
 	envAccessSecret  = "ALIBABA_CLOUD_ACCESS_KEY_SECRET"
 	envSecurityToken = "ALIBABA_CLOUD_SECURITY_TOKEN"

@@ -54,7 +54,7 @@ Demo:
   demo-alicom-push                        play Alicom's HTTP batch push against the push function's handler
 
 Endpoint and keys:
-  -endpoint, else $MNS_ENDPOINT, else ` + defaultEndpoint + ` (the emulator).
+  -endpoint, else $ALICOM_MNS_ENDPOINT, else ` + defaultEndpoint + ` (the emulator).
   Keys come from $ALIBABA_CLOUD_ACCESS_KEY_ID and $ALIBABA_CLOUD_ACCESS_KEY_SECRET (plus
   $ALIBABA_CLOUD_SECURITY_TOKEN for STS credentials). When none are set and the endpoint is a
   loopback address, the emulator's default keys mnslocal / mnslocal-secret are used.
@@ -91,7 +91,7 @@ func run(ctx context.Context, args []string, e env) int {
 	global := flag.NewFlagSet("mnsctl", flag.ContinueOnError)
 	global.SetOutput(e.stderr)
 	global.Usage = func() { fmt.Fprint(e.stderr, usageText) }
-	endpoint := global.String("endpoint", "", "MNS endpoint URL (default $MNS_ENDPOINT, else "+defaultEndpoint+")")
+	endpoint := global.String("endpoint", "", "MNS endpoint URL (default $ALICOM_MNS_ENDPOINT, else "+defaultEndpoint+")")
 	timeout := global.Duration("timeout", 40*time.Second, "timeout of one MNS request")
 	if err := global.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -112,7 +112,7 @@ func run(ctx context.Context, args []string, e env) int {
 	fs := flag.NewFlagSet("mnsctl "+name, flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
 	// The common flags are accepted after the command name too.
-	fs.StringVar(endpoint, "endpoint", *endpoint, "MNS endpoint URL (default $MNS_ENDPOINT, else "+defaultEndpoint+")")
+	fs.StringVar(endpoint, "endpoint", *endpoint, "MNS endpoint URL (default $ALICOM_MNS_ENDPOINT, else "+defaultEndpoint+")")
 	fs.DurationVar(timeout, "timeout", *timeout, "timeout of one MNS request")
 	runCmd := cmd.flags(fs)
 	fs.Usage = func() {
