@@ -34,7 +34,7 @@ const (
 	// memoryBudget is what the functions are deployed with.
 	memoryBudget = 128 * mb
 	// rssGuard kills a function whose memory runs away, to protect the machine the matrix runs on.
-	rssGuard = 600 * mb
+	rssGuard = 400 * mb
 )
 
 // judge holds the ledger against the promises every cell checks: nothing lost, nothing deleted
@@ -134,22 +134,22 @@ func cells() []cell {
 		{Name: "dropped connections on the first 2 token requests", Finding: "drop", Short: true, Run: cellOf(drainCell{n: 50, faults: []faultproxy.Fault{{Op: faultproxy.OpToken, Kind: faultproxy.Drop, Times: 2}}})},
 		{Name: "receive answers lost after the server acted", Finding: "lost answer", Short: true, Run: cellOf(drainCell{n: 100, faults: []faultproxy.Fault{{Op: faultproxy.OpReceive, Kind: faultproxy.LoseAnswer, Times: 2}}})},
 		{Name: "token answers lost after the server acted", Finding: "lost answer", Short: true, Run: cellOf(drainCell{n: 50, faults: []faultproxy.Fault{{Op: faultproxy.OpToken, Kind: faultproxy.LoseAnswer, Times: 1}}})},
-		{Name: "slow answers (2 s on 20 % of receives and deletes)", Finding: "slow", Run: cellOf(drainCell{n: 200, faults: []faultproxy.Fault{
+		{Name: "slow answers (2 s on 20 % of receives and deletes)", Finding: "slow", Short: true, Run: cellOf(drainCell{n: 200, faults: []faultproxy.Fault{
 			{Op: faultproxy.OpReceive, Kind: faultproxy.Delay, Delay: 2 * time.Second, Rate: 0.2},
 			{Op: faultproxy.OpDelete, Kind: faultproxy.Delay, Delay: 2 * time.Second, Rate: 0.2}}})},
-		{Name: "latency spikes (5 ms RTT, 800 ms on 5 %)", Finding: "spikes", Run: cellOf(drainCell{n: 300, latency: 5 * time.Millisecond, faults: []faultproxy.Fault{
+		{Name: "latency spikes (5 ms RTT, 800 ms on 5 %)", Finding: "spikes", Short: true, Run: cellOf(drainCell{n: 300, latency: 5 * time.Millisecond, faults: []faultproxy.Fault{
 			{Kind: faultproxy.Delay, Delay: 800 * time.Millisecond, Rate: 0.05}}})},
 
 		// Processes.
 		{Name: "kill -9 mid-batch, then redelivery", Finding: "kill", Short: true, Run: killMidBatch},
 		{Name: "3 overlapping invocations", Finding: "overlap", Short: true, Run: overlapping},
-		{Name: "stale receipt handles (handler 4 s, visibility 2 s)", Finding: "stale", Run: cellOf(drainCell{n: 8, vis: 2 * time.Second, testfunc: true, maxRuns: 6,
+		{Name: "stale receipt handles (handler 4 s, visibility 2 s)", Finding: "stale", Short: true, Run: cellOf(drainCell{n: 8, vis: 2 * time.Second, testfunc: true, maxRuns: 6,
 			env: []string{"CHAOS_HANDLER=slow", "CHAOS_SLEEP=4s", "CHAOS_EVERY=2", "DRAIN_HANDLER_TIMEOUT=6s"}})},
 
 		// Handlers.
 		{Name: "failing handler (first 2 deliveries of 1 in 3)", Finding: "handler", Short: true, Run: cellOf(drainCell{n: 60, testfunc: true, env: []string{"CHAOS_HANDLER=fail", "CHAOS_EVERY=3"}})},
 		{Name: "panicking handler (first delivery of 1 in 3)", Finding: "handler", Short: true, Run: cellOf(drainCell{n: 60, testfunc: true, env: []string{"CHAOS_HANDLER=panic", "CHAOS_EVERY=3"}})},
-		{Name: "hanging handler (until its 2 s timeout)", Finding: "handler", Run: cellOf(drainCell{n: 40, testfunc: true, env: []string{"CHAOS_HANDLER=hang", "CHAOS_EVERY=4", "DRAIN_HANDLER_TIMEOUT=2s"}})},
+		{Name: "hanging handler (until its 2 s timeout)", Finding: "handler", Short: true, Run: cellOf(drainCell{n: 40, testfunc: true, env: []string{"CHAOS_HANDLER=hang", "CHAOS_EVERY=4", "DRAIN_HANDLER_TIMEOUT=2s"}})},
 
 		// Bodies.
 		{Name: "hostile bodies (7 kinds × 4)", Finding: "bodies", Short: true, Run: cellOf(drainCell{bodies: hostileBodies, maxRuns: 8})},

@@ -339,10 +339,17 @@ type ledger struct {
 
 // account builds the ledger from every run of a cell.
 func (w *world) account(runs []run) ledger {
-	var l ledger
 	w.mu.Lock()
 	sent := append([]string(nil), w.sent...)
 	w.mu.Unlock()
+	left, _ := w.left()
+	return tally(sent, runs, w.proxy.Deleted(), left)
+}
+
+// tally holds what was sent, what the runs recorded and reported, what the server deleted
+// (message id -> confirmed deletes) and how many messages are still queued against each other.
+func tally(sent []string, runs []run, deleted map[string]int, left int64) ledger {
+	var l ledger
 	l.Sent = len(sent)
 	handled := map[string]int{}
 	dl := map[string]bool{}
@@ -371,9 +378,8 @@ func (w *world) account(runs []run) ledger {
 			}
 		}
 	}
-	deleted := w.proxy.Deleted()
 	l.Deleted = len(deleted)
-	l.Left, _ = w.left()
+	l.Left = left
 	for _, id := range sent {
 		rec := handled[id] > 0 || dl[id]
 		if rec {

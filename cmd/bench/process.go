@@ -1,0 +1,84 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// buildFunction compiles the drain function as it is deployed (functions/alicom-drain) into
+// dir, for the measurements that run it as a process of its own.
+func buildFunction(root, dir string) (string, error) {
+	bin := filepath.Join(dir, "alicom-drain")
+	cmd := exec.Command("go", "build", "-o", bin, "./functions/alicom-drain")
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build ./functions/alicom-drain: %v\n%s", err, out)
+	}
+	return bin, nil
+}
+
+// functionEnv is the configuration the bench gives the function binary: the fixture's emulator
+// for both endpoints and the bench's customer keys, plus extra.
+func functionEnv(f *fixture, extra ...string) []string {
+	return append([]string{
+		"PATH=" + os.Getenv("PATH"),
+		"ALICOM_MESSAGE_TYPES=" + strings.Join(f.types, ","),
+		"ALICOM_ACCOUNT_UID=" + benchUID,
+		"ALICOM_MNS_ENDPOINT=" + f.srv.URL(),
+		"ALICOM_DYBASEAPI_ENDPOINT=" + f.srv.URL(),
+		"ALIBABA_CLOUD_ACCESS_KEY_ID=" + benchKeyID,
+		"ALIBABA_CLOUD_ACCESS_KEY_SECRET=" + benchKeySecret,
+	}, extra...)
+}
+
+// measureProcess runs one local invocation of the function binary on a preloaded backlog at
+// rtt, from process start to exit, at the default settings: the whole-wall rate a user gets
+// from one invocation, and the CPU time of the function process alone (getrusage of the child:
+// the emulator runs in the bench process and is not counted).
+func measureProcess(ctx context.Context, bin string, s settings, samples map[string][]sample, rtt time.Duration) (processRow, error) {
+	f, err := newFixture(rtt, s.ProcessBacklog, s.Types, samples)
+	if err != nil {
+		return processRow{}, err
+	}
+	defer f.close()
+	settle()
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "-timeout", "120s")
+	cmd.Env = functionEnv(f)
+	devnull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		return processRow{}, err
+	}
+	defer devnull.Close()
+	// The records go where a deployment's logs go: written, then forgotten.
+	cmd.Stdout, cmd.Stderr = devnull, devnull
+	start := time.Now()
+	runErr := cmd.Run()
+	wall := time.Since(start)
+	p := processRow{RTT: rtt, Receivers: defaultReceivers(), Wall: wall, Backlog: int64(s.ProcessBacklog)}
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		p.CPU = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+		p.MaxRSS = ru.Maxrss * 1024
+	}
+	st := f.srv.Stats()
+	p.MNSRequests, p.TokenRequests = st.MNSRequests, st.TokenRequests
+	for _, t := range f.types {
+		q := st.Queues[f.queueName(t)]
+		p.Messages += q.Deleted
+		p.Left += q.Active + q.Inactive + q.Delayed
+	}
+	if runErr != nil {
+		return p, fmt.Errorf("the function failed: %w", runErr)
+	}
+	if p.Left != 0 {
+		return p, fmt.Errorf("the function left %d of %d messages", p.Left, s.ProcessBacklog)
+	}
+	return p, nil
+}
