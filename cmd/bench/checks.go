@@ -174,8 +174,8 @@ func issue12Checks(res *results) []check {
 
 	c = check{Target: fmt.Sprintf("client CPU per message ≤ %d µs (the function process alone, default C, %s)", targetClientCPUPerMs.Microseconds(), rttName), Status: notMeasured}
 	if okP {
-		c.Measured = fmt.Sprintf("%.1f µs (%.0f ms CPU for %d messages, start-up included)", us(p.CPUPerMsg()), ms(p.CPU), p.Messages)
-		c.Status = mark(p.CPUPerMsg() <= targetClientCPUPerMs)
+		c.Measured = fmt.Sprintf("%.1f µs without start-up and end, %.1f µs with (%.0f ms CPU for %d messages)", us(p.NetCPUPerMsg()), us(p.CPUPerMsg()), ms(p.CPU), p.Messages)
+		c.Status = mark(p.NetCPUPerMsg() <= targetClientCPUPerMs)
 	}
 	out = append(out, c)
 

@@ -8,7 +8,6 @@ import (
 	"math/rand/v2"
 	"os/exec"
 	"slices"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -85,10 +84,15 @@ func measureFollow(ctx context.Context, bin string, s settings, samples map[stri
 			<-exited
 		}
 	}
+	started := time.Now()
 	notFollowing := func(err error) (followRow, error) {
 		mu.Lock()
 		defer mu.Unlock()
-		row.NotMeasured = fmt.Sprintf("the function does not follow: it returned while the queue was idle (%v; last log line %s)", err, strings.TrimSpace(last))
+		why := "its stop reason was \"" + stopReason(last) + "\""
+		if err != nil {
+			why = err.Error()
+		}
+		row.NotMeasured = fmt.Sprintf("this build does not follow: with DRAIN_MODE=follow it returned after %.1f s on an idle queue (%s)", time.Since(started).Seconds(), why)
 		return row, nil
 	}
 
@@ -152,4 +156,15 @@ func measureFollow(ctx context.Context, bin string, s settings, samples map[stri
 		row.NotMeasured = fmt.Sprintf("only %d of %d messages were handled within 30 s of the last enqueue", len(row.Latencies), s.FollowMessages)
 	}
 	return row, nil
+}
+
+// stopReason is the stop_reason of a log line, or "unknown".
+func stopReason(line string) string {
+	var l struct {
+		StopReason string `json:"stop_reason"`
+	}
+	if json.Unmarshal([]byte(line), &l) != nil || l.StopReason == "" {
+		return "unknown"
+	}
+	return l.StopReason
 }

@@ -129,6 +129,7 @@ type processRow struct {
 	Messages, Left             int64
 	Wall                       time.Duration
 	CPU                        time.Duration // the function process's own (getrusage of the child)
+	IdleCPU                    time.Duration // the same invocation's on empty queues: start-up and end
 	MaxRSS                     int64
 	MNSRequests, TokenRequests int64
 }
@@ -138,6 +139,10 @@ func (p processRow) Rate() float64 { return rate(p.Messages, p.Wall) }
 
 // CPUPerMsg is the function process's CPU time per message.
 func (p processRow) CPUPerMsg() time.Duration { return perMsg(p.CPU, p.Messages) }
+
+// NetCPUPerMsg is the function process's CPU time per message without its start-up and end
+// (the CPU of the same invocation on empty queues).
+func (p processRow) NetCPUPerMsg() time.Duration { return perMsg(max(p.CPU-p.IdleCPU, 0), p.Messages) }
 
 // ReqPerMsg is MNS requests per message.
 func (p processRow) ReqPerMsg() float64 { return perMsgF(p.MNSRequests, p.Messages) }

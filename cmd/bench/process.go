@@ -42,31 +42,25 @@ func functionEnv(f *fixture, extra ...string) []string {
 // from one invocation, and the CPU time of the function process alone (getrusage of the child:
 // the emulator runs in the bench process and is not counted).
 func measureProcess(ctx context.Context, bin string, s settings, samples map[string][]sample, rtt time.Duration) (processRow, error) {
+	// The same invocation on empty queues first: its CPU is the start-up and the end, which
+	// the per-message figure leaves out.
+	idle, err := newFixture(rtt, 0, s.Types, samples)
+	if err != nil {
+		return processRow{}, err
+	}
+	_, idleCPU, _, idleErr := runProcess(ctx, bin, idle)
+	idle.close()
+	if idleErr != nil {
+		return processRow{}, fmt.Errorf("the function failed on empty queues: %w", idleErr)
+	}
 	f, err := newFixture(rtt, s.ProcessBacklog, s.Types, samples)
 	if err != nil {
 		return processRow{}, err
 	}
 	defer f.close()
 	settle()
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "-timeout", "120s")
-	cmd.Env = functionEnv(f)
-	devnull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
-	if err != nil {
-		return processRow{}, err
-	}
-	defer devnull.Close()
-	// The records go where a deployment's logs go: written, then forgotten.
-	cmd.Stdout, cmd.Stderr = devnull, devnull
-	start := time.Now()
-	runErr := cmd.Run()
-	wall := time.Since(start)
-	p := processRow{RTT: rtt, Receivers: defaultReceivers(), Wall: wall, Backlog: int64(s.ProcessBacklog)}
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		p.CPU = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-		p.MaxRSS = ru.Maxrss * 1024
-	}
+	wall, cpu, rss, runErr := runProcess(ctx, bin, f)
+	p := processRow{RTT: rtt, Receivers: defaultReceivers(), Wall: wall, Backlog: int64(s.ProcessBacklog), CPU: cpu, IdleCPU: idleCPU, MaxRSS: rss}
 	st := f.srv.Stats()
 	p.MNSRequests, p.TokenRequests = st.MNSRequests, st.TokenRequests
 	for _, t := range f.types {
@@ -81,4 +75,28 @@ func measureProcess(ctx context.Context, bin string, s settings, samples map[str
 		return p, fmt.Errorf("the function left %d of %d messages", p.Left, s.ProcessBacklog)
 	}
 	return p, nil
+}
+
+// runProcess runs one local invocation of the function against f and returns its wall time
+// from process start to exit, its own CPU time and its peak RSS.
+func runProcess(ctx context.Context, bin string, f *fixture) (wall, cpu time.Duration, maxRSS int64, err error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "-timeout", "120s")
+	cmd.Env = functionEnv(f)
+	devnull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	defer devnull.Close()
+	// The records go where a deployment's logs go: written, then forgotten.
+	cmd.Stdout, cmd.Stderr = devnull, devnull
+	start := time.Now()
+	err = cmd.Run()
+	wall = time.Since(start)
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		cpu = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+		maxRSS = ru.Maxrss * 1024
+	}
+	return wall, cpu, maxRSS, err
 }
