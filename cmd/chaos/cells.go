@@ -124,6 +124,8 @@ func cells() []cell {
 		{Name: "300 MB MNS receive answer", Finding: "#7", Run: hugeAnswer(faultproxy.OpReceive)},
 		{Name: "push endpoint: 300 unauthenticated 1 MiB bodies", Finding: "#8", Run: pushFlood},
 		{Name: "report honesty: delete answers lost", Finding: "#9", Run: lostDeleteAnswers},
+		{Name: "report honesty: request_id on every record", Finding: "#9", Run: requestIDs},
+		{Name: "SIGTERM while deletes stall", Finding: "#5", Run: sigtermDuringStall},
 
 		// Transport faults.
 		{Name: "5xx on 30 % of receives", Finding: "5xx", Short: true, Run: cellOf(drainCell{n: 200, faults: []faultproxy.Fault{{Op: faultproxy.OpReceive, Kind: faultproxy.Status5xx, Rate: 0.3}}})},
@@ -394,4 +396,64 @@ func overlapping(ctx context.Context, b binaries) (outcome, error) {
 	}
 	l := w.account(append(runs, more...))
 	return outcome{Ledger: l, Failed: judge(l, true)}, nil
+}
+
+func requestIDs(ctx context.Context, b binaries) (outcome, error) {
+	w, err := newWorld(b, visibility, 1)
+	if err != nil {
+		return outcome{}, err
+	}
+	defer w.close()
+	if err := w.sendReports("rid", 20); err != nil {
+		return outcome{}, err
+	}
+	runs, err := w.drainUntilEmpty(ctx, spec{bin: b.drain, env: w.baseEnv()}, 2, visibility+3*time.Second)
+	if err != nil {
+		return outcome{}, err
+	}
+	l := w.account(runs)
+	o := outcome{Ledger: l, Failed: judge(l, true)}
+	missing := 0
+	for _, r := range runs {
+		for _, ln := range r.Lines {
+			if isRecord(ln) && ln.RequestID == "" {
+				missing++
+			}
+		}
+	}
+	if missing > 0 {
+		o.Failed = append(o.Failed, fmt.Sprintf("%d records without request_id", missing))
+	}
+	return o, nil
+}
+
+// sigtermDuringStall sends SIGTERM 3 s into an invocation whose deletes never answer: it must
+// return within about a second plus the in-flight deletes' own bound (here: 10 s), and keep
+// every message it could not delete.
+func sigtermDuringStall(ctx context.Context, b binaries) (outcome, error) {
+	const limit = 10 * time.Second
+	w, err := newWorld(b, visibility, 1)
+	if err != nil {
+		return outcome{}, err
+	}
+	defer w.close()
+	if err := w.sendReports("term", 32); err != nil {
+		return outcome{}, err
+	}
+	w.proxy.Add(faultproxy.Fault{Op: faultproxy.OpDelete, Kind: faultproxy.Delay, Delay: 5 * time.Minute})
+	r, err := invoke(ctx, spec{bin: b.drain, env: w.baseEnv(), timeout: 60 * time.Second, termAfter: 3 * time.Second, bound: 90 * time.Second})
+	if err != nil {
+		return outcome{}, err
+	}
+	w.proxy.Clear()
+	more, err := w.drainUntilEmpty(ctx, spec{bin: b.drain, env: w.baseEnv()}, 4, visibility+3*time.Second)
+	if err != nil {
+		return outcome{}, err
+	}
+	l := w.account(append([]run{r}, more...))
+	o := outcome{Ledger: l, Failed: judge(l, true), Extra: fmt.Sprintf("exit %.1f s after SIGTERM", r.TermToExit.Seconds())}
+	if r.TermToExit > limit {
+		o.Failed = append(o.Failed, fmt.Sprintf("returned %.1f s after SIGTERM (bound %v)", r.TermToExit.Seconds(), limit))
+	}
+	return o, nil
 }

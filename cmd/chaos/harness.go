@@ -110,11 +110,13 @@ type run struct {
 	Killed   string
 	Stderr   string // the last lines, for notes
 	Failures []string
+	// TermToExit is the time from SIGTERM to exit, when the spec sent one.
+	TermToExit time.Duration
 }
 
 // logLine is one JSON line the function wrote on stderr.
 type logLine struct {
-	Msg, Level, MessageID, ReasonCode string
+	Msg, Level, MessageID, ReasonCode, RequestID string
 }
 
 // spec says how to start one function process.
@@ -126,6 +128,8 @@ type spec struct {
 	killWhen func(records int) bool
 	rssLimit int64 // kill the process when its RSS passes this (protects the machine)
 	bound    time.Duration
+	// termAfter, when set, sends SIGTERM this long after the start.
+	termAfter time.Duration
 }
 
 // baseEnv is the configuration every cell's function gets: the emulator behind the proxy,
@@ -207,6 +211,7 @@ func invoke(ctx context.Context, s spec) (run, error) {
 				ll.Level, _ = m["level"].(string)
 				ll.MessageID, _ = m["message_id"].(string)
 				ll.ReasonCode, _ = m["reason_code"].(string)
+				ll.RequestID, _ = m["request_id"].(string)
 			}
 			mu.Lock()
 			r.Lines = append(r.Lines, ll)
@@ -232,12 +237,22 @@ func invoke(ctx context.Context, s spec) (run, error) {
 	}()
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
+	var term <-chan time.Time
+	var termAt time.Time
+	if s.termAfter > 0 {
+		t := time.NewTimer(s.termAfter)
+		defer t.Stop()
+		term = t.C
+	}
 	var waitErr error
 loop:
 	for {
 		select {
 		case waitErr = <-waitDone:
 			break loop
+		case <-term:
+			termAt = time.Now()
+			_ = cmd.Process.Signal(syscall.SIGTERM)
 		case <-tick.C:
 			if hwm := vmHWM(pid); hwm > peak {
 				peak = hwm
@@ -252,6 +267,9 @@ loop:
 		}
 	}
 	r.Wall = time.Since(start)
+	if !termAt.IsZero() {
+		r.TermToExit = time.Since(termAt)
+	}
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok && ru.Maxrss*1024 > peak {
 		peak = ru.Maxrss * 1024
 	}

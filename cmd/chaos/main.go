@@ -113,7 +113,7 @@ func (r row) Notes() string {
 		parts = append(parts, r.Outcome.Skipped)
 	}
 	parts = append(parts, r.Outcome.Failed...)
-	if r.Outcome.Extra != "" {
+	if r.Outcome.Extra != "" && len(r.Outcome.Failed) == 0 {
 		parts = append(parts, r.Outcome.Extra)
 	}
 	return strings.ReplaceAll(strings.Join(parts, "; "), "|", "\\|")
