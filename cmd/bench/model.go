@@ -130,7 +130,7 @@ type processRow struct {
 	Wall                       time.Duration
 	CPU                        time.Duration // the function process's own (getrusage of the child)
 	IdleCPU                    time.Duration // the same invocation's on empty queues: start-up and end
-	MaxRSS                     int64
+	MaxRSS                     int64         // VmHWM, sampled
 	MNSRequests, TokenRequests int64
 }
 

@@ -6,7 +6,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -92,11 +94,49 @@ func runProcess(ctx context.Context, bin string, f *fixture) (wall, cpu time.Dur
 	// The records go where a deployment's logs go: written, then forgotten.
 	cmd.Stdout, cmd.Stderr = devnull, devnull
 	start := time.Now()
-	err = cmd.Run()
+	if err := cmd.Start(); err != nil {
+		return 0, 0, 0, err
+	}
+	// The peak resident set is sampled from /proc: getrusage's maxrss of a child holds the
+	// parent's resident set at the spawn, and the bench process is the larger one.
+	done := make(chan struct{})
+	var peak atomic.Int64
+	go func() {
+		t := time.NewTicker(10 * time.Millisecond)
+		defer t.Stop()
+		for {
+			if h := vmHWM(cmd.Process.Pid); h > peak.Load() {
+				peak.Store(h)
+			}
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	err = cmd.Wait()
+	close(done)
 	wall = time.Since(start)
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 		cpu = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-		maxRSS = ru.Maxrss * 1024
 	}
-	return wall, cpu, maxRSS, err
+	return wall, cpu, peak.Load(), err
+}
+
+// vmHWM is a process's peak resident set from /proc, 0 when unknown.
+func vmHWM(pid int) int64 {
+	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "status"))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			if f := strings.Fields(v); len(f) > 0 {
+				n, _ := strconv.ParseInt(f[0], 10, 64)
+				return n * 1024
+			}
+		}
+	}
+	return 0
 }

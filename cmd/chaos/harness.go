@@ -106,7 +106,7 @@ type run struct {
 	Report   map[string]int64 // the report's per-queue counters summed over queues
 	Stop     []string         // stop reasons
 	Lines    []logLine
-	PeakRSS  int64 // bytes: VmHWM or maxrss, whichever is larger
+	PeakRSS  int64 // bytes: VmHWM sampled while it ran (maxrss when /proc is not there)
 	Killed   string
 	Stderr   string // the last lines, for notes
 	Failures []string
@@ -270,7 +270,10 @@ loop:
 	if !termAt.IsZero() {
 		r.TermToExit = time.Since(termAt)
 	}
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok && ru.Maxrss*1024 > peak {
+	// getrusage's maxrss is only a fallback: Linux carries the parent's resident set at the
+	// spawn into the child's maxrss (exec keeps the old memory's high-water mark), so it
+	// over-states a small child of a large parent.
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok && peak == 0 {
 		peak = ru.Maxrss * 1024
 	}
 	r.PeakRSS = peak
