@@ -125,10 +125,11 @@ func labelFor(k variantKind) string {
 	return string(k)
 }
 
-// followAt is the follow-mode row at rtt, if measured.
+// followAt is the follow-mode row at rtt, if measured; when follow mode was found missing from
+// the build at another round trip, that row, which says so.
 func (res *results) followAt(rtt time.Duration) (followRow, bool) {
 	for _, f := range res.Follow {
-		if f.RTT == rtt {
+		if f.RTT == rtt || f.NotMeasured != "" {
 			return f, true
 		}
 	}

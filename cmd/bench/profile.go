@@ -40,7 +40,7 @@ func profileClient(ctx context.Context, s settings, samples map[string][]sample,
 		return p, err
 	}
 	p.Messages = r.Messages
-	cmd := exec.Command("go", "tool", "pprof", "-top", "-nodecount=12", "-tagfocus=side=client", path)
+	cmd := exec.Command("go", "tool", "pprof", "-top", "-cum", "-nodecount=25", "-tagfocus=side=client", path)
 	cmd.Dir = s.Root
 	out, err := cmd.Output()
 	if err != nil {
