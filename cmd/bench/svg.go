@@ -78,8 +78,8 @@ func tick(v float64) string {
 // module.
 func writeSVG(w io.Writer, res *results) error {
 	const (
-		width, height          = 860.0, 480.0
-		left, right, top, bott = 80.0, 270.0, 50.0, 60.0
+		width, height          = 940.0, 480.0
+		left, right, top, bott = 80.0, 350.0, 50.0, 60.0
 	)
 	ss := chartSeries(res)
 	if len(ss) == 0 {
