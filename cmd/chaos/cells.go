@@ -125,6 +125,7 @@ func cells() []cell {
 		{Name: "push endpoint: 300 unauthenticated 1 MiB bodies", Finding: "#8", Run: pushFlood},
 		{Name: "report honesty: delete answers lost", Finding: "#9", Run: lostDeleteAnswers},
 		{Name: "report honesty: request_id on every record", Finding: "#9", Run: requestIDs},
+		{Name: "report honesty: duplicates on a warm instance (first deletes fail)", Finding: "#9", Short: true, Run: warmDuplicates},
 		{Name: "SIGTERM while deletes stall", Finding: "#5", Run: sigtermDuringStall},
 
 		// Transport faults.

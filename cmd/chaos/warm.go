@@ -20,34 +20,33 @@ import (
 	"github.com/alicom-drain/alicom-drain/internal/platform/platformtest"
 )
 
-// rejectedToken runs a warm Function Compute instance (the function binary under the stand-in
-// runtime API): a first invocation caches the token; then MNS starts answering
-// InvalidAccessKeyId to that token, as it does after the issuer forgot it, and a second
-// invocation must fetch a new one and drain.
-func rejectedToken(ctx context.Context, b binaries) (outcome, error) {
-	w, err := newWorld(b, visibility, 1)
+// warmInstance is the function binary running as a Function Compute instance under the
+// stand-in runtime API: invocations after the first find the instance warm (token cached,
+// queue clients and deduplication memory kept).
+type warmInstance struct {
+	rt   *platformtest.Server
+	cmd  *exec.Cmd
+	done chan struct{}
+
+	mu    sync.Mutex
+	lines []logLine
+}
+
+func startWarm(w *world) (*warmInstance, error) {
+	wi := &warmInstance{rt: platformtest.New(platformtest.FC), done: make(chan struct{})}
+	wi.cmd = exec.Command(w.bins.drain)
+	wi.cmd.Env = append(w.baseEnv(), wi.rt.EnvVar())
+	stderr, err := wi.cmd.StderrPipe()
 	if err != nil {
-		return outcome{}, err
+		wi.rt.Close()
+		return nil, err
 	}
-	defer w.close()
-	rt := platformtest.New(platformtest.FC)
-	defer rt.Close()
-	cmd := exec.Command(b.drain)
-	cmd.Env = append(w.baseEnv(), rt.EnvVar())
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		return outcome{}, err
+	if err := wi.cmd.Start(); err != nil {
+		wi.rt.Close()
+		return nil, err
 	}
-	if err := cmd.Start(); err != nil {
-		return outcome{}, err
-	}
-	var (
-		mu    sync.Mutex
-		lines []logLine
-	)
-	done := make(chan struct{})
 	go func() {
-		defer close(done)
+		defer close(wi.done)
 		sc := bufio.NewScanner(stderr)
 		sc.Buffer(make([]byte, 256<<10), 4<<20)
 		for sc.Scan() {
@@ -58,44 +57,66 @@ func rejectedToken(ctx context.Context, b binaries) (outcome, error) {
 			ll := logLine{}
 			ll.Msg, _ = m["msg"].(string)
 			ll.MessageID, _ = m["message_id"].(string)
-			mu.Lock()
-			lines = append(lines, ll)
-			mu.Unlock()
+			ll.RequestID, _ = m["request_id"].(string)
+			wi.mu.Lock()
+			wi.lines = append(wi.lines, ll)
+			wi.mu.Unlock()
 		}
 	}()
-	defer func() {
-		_ = cmd.Process.Kill()
-		<-done
-		_ = cmd.Wait()
-	}()
-	invokeWarm := func(id string) (run, error) {
-		mu.Lock()
-		from := len(lines)
-		mu.Unlock()
-		start := time.Now()
-		ictx, cancel := context.WithTimeout(ctx, 90*time.Second)
-		defer cancel()
-		res, err := rt.Invoke(ictx, []byte(`{"triggerTime":"2026-12-01T00:00:00Z","triggerName":"chaos","payload":""}`),
-			platformtest.Invocation{RequestID: id, Deadline: time.Now().Add(30 * time.Second), AccountID: "1234567890123456"})
-		if err != nil {
-			return run{}, err
-		}
-		time.Sleep(200 * time.Millisecond) // let the last log lines arrive
-		r := run{Wall: time.Since(start), PeakRSS: vmHWM(cmd.Process.Pid)}
-		r.Report, r.Stop = parseReport(res.Body)
-		if res.Failed {
-			r.Exit = 1
-			r.Failures = append(r.Failures, strings.TrimSpace(string(res.Body)))
-		}
-		mu.Lock()
-		r.Lines = append(r.Lines, lines[from:]...)
-		mu.Unlock()
-		return r, nil
+	return wi, nil
+}
+
+func (wi *warmInstance) close() {
+	_ = wi.cmd.Process.Kill()
+	<-wi.done
+	_ = wi.cmd.Wait()
+	wi.rt.Close()
+}
+
+// invoke runs one invocation on the instance and returns what it did.
+func (wi *warmInstance) invoke(ctx context.Context, id string) (run, error) {
+	wi.mu.Lock()
+	from := len(wi.lines)
+	wi.mu.Unlock()
+	start := time.Now()
+	ictx, cancel := context.WithTimeout(ctx, 90*time.Second)
+	defer cancel()
+	res, err := wi.rt.Invoke(ictx, []byte(`{"triggerTime":"2026-12-01T00:00:00Z","triggerName":"chaos","payload":""}`),
+		platformtest.Invocation{RequestID: id, Deadline: time.Now().Add(30 * time.Second), AccountID: "1234567890123456"})
+	if err != nil {
+		return run{}, err
 	}
+	time.Sleep(200 * time.Millisecond) // let the last log lines arrive
+	r := run{Wall: time.Since(start), PeakRSS: vmHWM(wi.cmd.Process.Pid)}
+	r.Report, r.Stop = parseReport(res.Body)
+	if res.Failed {
+		r.Exit = 1
+		r.Failures = append(r.Failures, strings.TrimSpace(string(res.Body)))
+	}
+	wi.mu.Lock()
+	r.Lines = append(r.Lines, wi.lines[from:]...)
+	wi.mu.Unlock()
+	return r, nil
+}
+
+// rejectedToken: a first invocation caches the token; then MNS starts answering
+// InvalidAccessKeyId to that token, as it does after the issuer forgot it, and a second
+// invocation must fetch a new one and drain.
+func rejectedToken(ctx context.Context, b binaries) (outcome, error) {
+	w, err := newWorld(b, visibility, 1)
+	if err != nil {
+		return outcome{}, err
+	}
+	defer w.close()
+	wi, err := startWarm(w)
+	if err != nil {
+		return outcome{}, err
+	}
+	defer wi.close()
 	if err := w.sendReports("warm1", 20); err != nil {
 		return outcome{}, err
 	}
-	first, err := invokeWarm("chaos-warm-1")
+	first, err := wi.invoke(ctx, "chaos-warm-1")
 	if err != nil {
 		return outcome{}, err
 	}
@@ -104,7 +125,7 @@ func rejectedToken(ctx context.Context, b binaries) (outcome, error) {
 	if err := w.sendReports("warm2", 20); err != nil {
 		return outcome{}, err
 	}
-	second, err := invokeWarm("chaos-warm-2")
+	second, err := wi.invoke(ctx, "chaos-warm-2")
 	if err != nil {
 		return outcome{}, err
 	}
@@ -115,6 +136,66 @@ func rejectedToken(ctx context.Context, b binaries) (outcome, error) {
 	}
 	if second.Exit != 0 {
 		o.Failed = append(o.Failed, "the warm invocation failed instead of fetching a new token")
+	}
+	return o, nil
+}
+
+// warmDuplicates: on a warm instance every delete of a first invocation fails, so its handled
+// messages come back to the second; each one must be either handled again or reported as a
+// duplicate: the report's duplicates count exactly the redeliveries it did not re-handle.
+func warmDuplicates(ctx context.Context, b binaries) (outcome, error) {
+	w, err := newWorld(b, visibility, 1)
+	if err != nil {
+		return outcome{}, err
+	}
+	defer w.close()
+	wi, err := startWarm(w)
+	if err != nil {
+		return outcome{}, err
+	}
+	defer wi.close()
+	if err := w.sendReports("dup", 48); err != nil {
+		return outcome{}, err
+	}
+	w.proxy.Add(faultproxy.Fault{Op: faultproxy.OpDelete, Kind: faultproxy.Status5xx})
+	first, err := wi.invoke(ctx, "chaos-dup-1")
+	if err != nil {
+		return outcome{}, err
+	}
+	w.proxy.Clear()
+	runs := []run{first}
+	for i := 2; i <= 4; i++ {
+		if total, _ := w.left(); total == 0 {
+			break
+		}
+		time.Sleep(visibility + time.Second)
+		r, err := wi.invoke(ctx, fmt.Sprintf("chaos-dup-%d", i))
+		if err != nil {
+			return outcome{}, err
+		}
+		runs = append(runs, r)
+	}
+	l := w.account(runs)
+	o := outcome{Ledger: l, Failed: judge(l, true)}
+	handledFirst := map[string]bool{}
+	for _, ln := range first.Lines {
+		if ln.Msg == "alicom message" {
+			handledFirst[ln.MessageID] = true
+		}
+	}
+	var redelivered, rehandled, reported int64
+	for _, r := range runs[1:] {
+		reported += r.Report["duplicates"]
+		redelivered += r.Report["received"]
+		for _, ln := range r.Lines {
+			if ln.Msg == "alicom message" && handledFirst[ln.MessageID] {
+				rehandled++
+			}
+		}
+	}
+	if suppressed := redelivered - rehandled; suppressed != reported {
+		o.Failed = append(o.Failed, fmt.Sprintf("%d redeliveries of handled messages: %d handled again, %d reported as duplicates (want the other %d)",
+			redelivered, rehandled, reported, suppressed))
 	}
 	return o, nil
 }
