@@ -254,12 +254,17 @@ func pushFlood(ctx context.Context, b binaries) (outcome, error) {
 	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxConnsPerHost: 0, MaxIdleConnsPerHost: 300}}
 	var wg sync.WaitGroup
 	var status sync.Map
+	// Every client sends all but the last byte of its body, then waits for the others: all
+	// 300 requests are in flight at once, whatever the machine's speed.
+	gate := make(chan struct{})
+	time.AfterFunc(3*time.Second, func() { close(gate) })
 	for i := range 300 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			path := []string{"/", "/alicom/SmsReport"}[i%2]
-			resp, err := client.Post("http://"+addr+path, "text/plain", bytes.NewReader(body))
+			r := io.MultiReader(bytes.NewReader(body[:len(body)-1]), gatedReader{gate: gate, last: body[len(body)-1:]})
+			resp, err := client.Post("http://"+addr+path, "text/plain", r)
 			if err != nil {
 				status.Store("error", true)
 				return
@@ -280,6 +285,9 @@ func pushFlood(ctx context.Context, b binaries) (outcome, error) {
 	if peak.Load() > memoryBudget {
 		o.Failed = append(o.Failed, fmt.Sprintf("peak RSS %d MB > %d MB", peak.Load()/mb, memoryBudget/mb))
 	}
+	if peak.Load() > rssGuard {
+		o.Failed = append(o.Failed, fmt.Sprintf("killed at the %d MB guard", rssGuard/mb))
+	}
 	return o, nil
 }
 
@@ -289,4 +297,19 @@ func lastLine(s string) string {
 		return s[i+1:]
 	}
 	return s
+}
+
+// gatedReader yields its last byte once the gate is closed.
+type gatedReader struct {
+	gate <-chan struct{}
+	last []byte
+}
+
+func (g gatedReader) Read(p []byte) (int, error) {
+	<-g.gate
+	if len(p) == 0 {
+		return 0, nil
+	}
+	p[0] = g.last[0]
+	return 1, io.EOF
 }
