@@ -82,3 +82,10 @@ deploy-aws: ## Build and deploy both functions to Lambda with AWS SAM.
 
 clean:
 	rm -rf $(BIN) $(DIST) .aws-sam
+
+.PHONY: chaos bench-doc
+chaos: ## The fault matrix (docs/chaos.md): the function binary against the emulator behind a fault proxy; a ✗ cell does not stop the run. make test runs its short subset.
+	$(GO) run ./cmd/chaos -out docs/chaos.md
+
+bench-doc: ## Regenerate docs/performance.md and docs/throughput.svg (several minutes).
+	$(GO) run ./cmd/bench -repeat 3 -gotest -out docs/performance.md -svg docs/throughput.svg

@@ -26,15 +26,6 @@ type binaryRow struct {
 
 func (b binaryRow) median() time.Duration { return percentile(b.Ready, 0.5) }
 
-// percentile of sorted durations, nearest rank.
-func percentile(sorted []time.Duration, p float64) time.Duration {
-	if len(sorted) == 0 {
-		return 0
-	}
-	i := int(p*float64(len(sorted)-1) + 0.5)
-	return sorted[i]
-}
-
 // measureBinaries builds the drain function for Function Compute and for Lambda exactly as the
 // Makefile does (static, linux/amd64, stripped) and starts each runs times against the
 // stand-in runtime API, with the emulator's endpoints in its environment.
@@ -120,3 +111,15 @@ func timeToReady(bin string, platform platformtest.Platform, emulatorURL string)
 		return 0, errors.New("the function did not ask for an invocation within 30s: " + stderr.String())
 	}
 }
+
+// Median, Min, P90 and Max are the ready times' summary.
+func (b binaryRow) Median() time.Duration { return b.median() }
+
+// Min is the fastest start.
+func (b binaryRow) Min() time.Duration { return percentile(b.Ready, 0) }
+
+// P90 is the 90th percentile start.
+func (b binaryRow) P90() time.Duration { return percentile(b.Ready, 0.9) }
+
+// Max is the slowest start.
+func (b binaryRow) Max() time.Duration { return percentile(b.Ready, 1) }

@@ -1,40 +1,45 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"time"
 
 	"github.com/alicom-drain/alicom-drain/internal/config"
-	"github.com/alicom-drain/alicom-drain/internal/drain"
-	"github.com/alicom-drain/alicom-drain/internal/platform"
-	"github.com/alicom-drain/alicom-drain/internal/token"
-	"github.com/alicom-drain/alicom-drain/shared/app"
+	"github.com/alicom-drain/alicom-drain/internal/platform/platformtest"
 )
 
-// emptyRow is one invocation of the drain function's handler on an empty queue.
-type emptyRow struct {
-	Wait          time.Duration // DRAIN_WAIT_SECONDS
-	Warm          bool          // a token was already cached by an earlier invocation
-	MNSRequests   int64
-	TokenRequests int64
-	Ops           map[string]int64
-	Wall          time.Duration
+// defaultWait is DRAIN_WAIT_SECONDS' documented default, from the one list of variables.
+func defaultWait() time.Duration {
+	for _, v := range config.Vars {
+		if v.Name == "DRAIN_WAIT_SECONDS" {
+			if n, err := strconv.Atoi(v.Default); err == nil {
+				return time.Duration(n) * time.Second
+			}
+		}
+	}
+	return -1
 }
 
-// measureEmpty runs the function's handler (app.New, Invoke) twice on an empty SmsReport queue
-// for each long-poll wait: the first invocation of an instance (cold: the token is fetched) and
-// the second (warm: the token is cached). Requests come from the emulator's counters.
-func measureEmpty(rtt time.Duration, waits []time.Duration) ([]emptyRow, error) {
+// measureEmpty starts the function binary as a Function Compute instance (the stand-in runtime
+// API) on an empty SmsReport queue, once per long-poll wait (a negative wait means the default:
+// DRAIN_WAIT_SECONDS unset), and invokes it twice: the first invocation of an instance (cold:
+// the token is fetched) and the second (warm: the token is cached). Requests come from the
+// emulator's counters; wall time is from the invocation's hand-over to its answer.
+func measureEmpty(root, bin string, rtt time.Duration, waits []time.Duration) ([]emptyRow, error) {
+	event, err := os.ReadFile(filepath.Join(root, "events", "fc-timer.json"))
+	if err != nil {
+		return nil, err
+	}
 	var rows []emptyRow
 	for _, wait := range waits {
-		f, err := newFixture(rtt, 0, []string{"SmsReport"}, nil)
-		if err != nil {
-			return nil, err
-		}
-		rs, err := invokeEmpty(f, wait)
-		f.close()
+		rs, err := invokeEmpty(bin, event, rtt, wait)
 		if err != nil {
 			return nil, fmt.Errorf("empty queue, wait %v: %w", wait, err)
 		}
@@ -43,48 +48,58 @@ func measureEmpty(rtt time.Duration, waits []time.Duration) ([]emptyRow, error) 
 	return rows, nil
 }
 
-func invokeEmpty(f *fixture, wait time.Duration) ([]emptyRow, error) {
-	env := map[string]string{
-		"ALICOM_MESSAGE_TYPES":      "SmsReport",
-		"ALICOM_ACCOUNT_UID":        benchUID,
-		"ALICOM_MNS_ENDPOINT":       f.srv.URL(),
-		"ALICOM_DYBASEAPI_ENDPOINT": f.srv.URL(),
-		"DRAIN_WAIT_SECONDS":        strconv.Itoa(int(wait / time.Second)),
-	}
-	cfg, err := config.Load(func(k string) string { return env[k] })
+func invokeEmpty(bin string, event []byte, rtt, wait time.Duration) ([]emptyRow, error) {
+	f, err := newFixture(rtt, 0, []string{"SmsReport"}, nil)
 	if err != nil {
 		return nil, err
 	}
-	router, err := app.NewRouter(cfg, discard)
-	if err != nil {
+	defer f.close()
+	rt := platformtest.New(platformtest.FC)
+	defer rt.Close()
+	var extra []string
+	isDefault := wait < 0
+	if isDefault {
+		wait = defaultWait()
+	} else {
+		extra = append(extra, "DRAIN_WAIT_SECONDS="+strconv.Itoa(int(wait/time.Second)))
+	}
+	cmd := exec.Command(bin)
+	cmd.Env = append(functionEnv(f, extra...), rt.EnvVar())
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	creds := token.StaticSource(token.Credentials{AccessKeyID: benchKeyID, AccessKeySecret: benchKeySecret})
-	d, err := app.New(cfg, router, discard, creds)
-	if err != nil {
-		return nil, err
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	select {
+	case <-rt.Ready():
+	case <-time.After(30 * time.Second):
+		return nil, fmt.Errorf("the function did not ask for an invocation within 30 s: %s", stderr.String())
 	}
 	var rows []emptyRow
 	for i, warm := range []bool{false, true} {
 		f.srv.ResetStats()
-		deadline := time.Now().Add(time.Minute)
-		ctx, cancel := context.WithDeadline(context.Background(), deadline)
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		start := time.Now()
-		out, err := d.Invoke(ctx, platform.Invocation{
-			Platform: platform.Local, RequestID: "bench-empty-" + strconv.Itoa(i), Deadline: deadline,
+		res, err := rt.Invoke(ctx, event, platformtest.Invocation{
+			RequestID: "bench-empty-" + strconv.Itoa(i), Deadline: time.Now().Add(time.Minute), AccountID: benchUID,
 		})
 		wall := time.Since(start)
 		cancel()
 		if err != nil {
 			return nil, err
 		}
-		rep, ok := out.(app.Report)
-		if !ok || len(rep.Queues) != 1 || rep.Queues[0].Stop != drain.StopEmpty || rep.Queues[0].Received != 0 {
-			return nil, fmt.Errorf("unexpected report %+v", out)
+		var rep struct {
+			Queues []struct {
+				Received int64 `json:"received"`
+			} `json:"queues"`
+		}
+		if res.Failed || json.Unmarshal(res.Body, &rep) != nil || len(rep.Queues) != 1 || rep.Queues[0].Received != 0 {
+			return nil, fmt.Errorf("unexpected answer %s", res.Body)
 		}
 		st := f.srv.Stats()
 		rows = append(rows, emptyRow{
-			Wait: wait, Warm: warm, MNSRequests: st.MNSRequests, TokenRequests: st.TokenRequests,
+			Wait: wait, Default: isDefault, Warm: warm, MNSRequests: st.MNSRequests, TokenRequests: st.TokenRequests,
 			Ops: st.Requests, Wall: wall,
 		})
 	}

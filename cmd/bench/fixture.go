@@ -79,13 +79,18 @@ func newFixture(rtt time.Duration, backlog int, types []string, samples map[stri
 		err error
 	)
 	// The emulator's goroutines inherit this label, so a CPU profile of the bench (-cpuprofile)
-	// tells its share from the client's: go tool pprof -tagignore side=emulator ...
-	pprof.Do(context.Background(), pprof.Labels("side", "emulator"), func(context.Context) {
+	// tells its share from the client's: go tool pprof -tagignore side=emulator ... It starts on
+	// a goroutine of its own because pprof.Do leaves its caller with the labels of the context
+	// it was given, which would strip the caller's side=client.
+	started := make(chan struct{})
+	go pprof.Do(context.Background(), pprof.Labels("side", "emulator"), func(context.Context) {
+		defer close(started)
 		srv, err = mnslocal.Start(mnslocal.Config{
 			Addr: "127.0.0.1:0", AccessKeyID: benchKeyID, AccessKeySecret: benchKeySecret,
 			AlicomUID: benchUID, MessageTypes: types,
 		})
 	})
+	<-started
 	if err != nil {
 		return nil, err
 	}

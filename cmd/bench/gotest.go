@@ -81,3 +81,6 @@ func parseGoBench(r io.Reader) ([]cpuBench, error) {
 	}
 	return out, sc.Err()
 }
+
+// Short is the benchmark's package without its module path.
+func (b cpuBench) Short() string { return b.Pkg[strings.LastIndexByte(b.Pkg, '/')+1:] }

@@ -3,13 +3,22 @@
 // consuming loops, all on the local emulator with an injected round trip:
 //
 //	go run ./cmd/bench                     # the full run (a few minutes), tables on stdout
-//	go run ./cmd/bench -quick              # a smoke run (< 30 s)
+//	go run ./cmd/bench -quick              # a smoke run (under a minute)
 //	go run ./cmd/bench -gotest -out docs/performance.md -svg docs/throughput.svg
 //
-// It also measures the cost of an invocation on an empty queue, the size of the stripped
-// deployment binaries and their time from process start to ready, and (with -gotest) runs the
-// per-message CPU benchmarks of shared/alicom and shared/dispatch. Misses against the project's
-// targets are flagged in the output; the exit status is non-zero only when something failed.
+// Beside the drain core in this process it runs the deployed function binary as a process of
+// its own: an idle invocation at the default settings, one invocation on a backlog from
+// process start to exit (its own CPU time per message, apart from the emulator's), and
+// DRAIN_MODE=follow with messages arriving at random times (enqueue-to-handler latency, idle
+// requests per minute); and it profiles the client, prices a month on Function Compute for two
+// typical customers, sizes the stripped deployment binaries and times their cold start, and
+// (with -gotest) runs the per-message CPU benchmarks of shared/alicom and shared/dispatch.
+//
+// The files are split by role: measurement (main.go, ours.go, baselines.go, fixture.go,
+// process.go, follow.go, emptyqueue.go, profile.go, coldstart.go, microbench.go, gotest.go),
+// the report model (model.go, checks.go, cost.go) and rendering (markdown.go with
+// templates/*.tmpl, svg.go). Misses against the project's targets are flagged in the output;
+// the exit status is non-zero only when something failed.
 package main
 
 import (
@@ -47,6 +56,14 @@ type settings struct {
 	EmptyWaits []time.Duration // long-poll waits of the empty-queue invocations
 	Variants   []variantKind   // which variants to run
 	Quick      bool
+
+	ProcessBacklog int             // messages for the function binary's start-to-exit run (0 skips it)
+	FollowRTTs     []time.Duration // round trips of the follow-mode runs (none skips them)
+	FollowMessages int             // messages arriving at random times in each
+	FollowIdle     time.Duration   // the idle window whose requests are counted
+	FollowActive   time.Duration   // the window the messages arrive over
+	Profile        bool            // profile the client at the default receivers and the target RTT
+	Prices         prices
 }
 
 func main() {
@@ -58,6 +75,7 @@ func main() {
 		svgPath    string
 		outPath    string
 		cpuProfile string
+		followRTTs string
 	)
 	flag.IntVar(&s.Backlog, "backlog", 10000, "messages preloaded for each run (split evenly over the -types queues)")
 	flag.StringVar(&rtts, "rtts", "1ms,10ms,50ms", "round trips injected by the emulator, comma-separated")
@@ -74,6 +92,16 @@ func main() {
 	flag.StringVar(&outPath, "out", "", "write docs/performance.md content here, relative to the module root")
 	flag.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run here")
 	flag.BoolVar(&s.Quick, "quick", false, "a smoke run: 400 messages, one round trip (10ms), 1s budgets, 3 cold starts")
+	flag.IntVar(&s.ProcessBacklog, "process-backlog", 3200, "messages for one invocation of the function binary, timed from process start to exit (0 skips it)")
+	flag.StringVar(&followRTTs, "follow-rtts", "1ms,10ms,50ms", "round trips of the DRAIN_MODE=follow latency runs (\"\" skips them)")
+	flag.IntVar(&s.FollowMessages, "follow-messages", 60, "messages arriving at random times in each follow-mode run")
+	flag.DurationVar(&s.FollowIdle, "follow-idle", 20*time.Second, "idle window of each follow-mode run, whose requests are counted")
+	flag.DurationVar(&s.FollowActive, "follow-active", 20*time.Second, "window the follow-mode messages arrive over")
+	flag.BoolVar(&s.Profile, "profile", true, "profile the client (pprof labels) at the default receivers and the target round trip; off when -cpuprofile is given")
+	s.Prices = defaultPrices
+	flag.Float64Var(&s.Prices.USDPerCU, "price-cu", defaultPrices.USDPerCU, "Function Compute: USD per compute unit (CU)")
+	flag.Float64Var(&s.Prices.VCPU, "fc-vcpu", defaultPrices.VCPU, "Function Compute: vCPUs of the instance the cost table assumes")
+	flag.Float64Var(&s.Prices.MemoryGB, "fc-memory-gb", defaultPrices.MemoryGB, "Function Compute: memory (GB) of the instance the cost table assumes")
 	flag.Parse()
 
 	err := func() error {
@@ -84,11 +112,18 @@ func main() {
 		if s.Receivers, err = parseInts(recv); err != nil {
 			return fmt.Errorf("-receivers: %w", err)
 		}
+		if s.FollowRTTs, err = parseDurations(followRTTs); err != nil {
+			return fmt.Errorf("-follow-rtts: %w", err)
+		}
+		if cpuProfile != "" {
+			s.Profile = false
+		}
 		s.Types = splitList(types)
 		for _, v := range splitList(variants) {
 			s.Variants = append(s.Variants, variantKind(v))
 		}
-		s.EmptyWaits = []time.Duration{time.Second, 0}
+		// A negative wait is the default: DRAIN_WAIT_SECONDS unset.
+		s.EmptyWaits = []time.Duration{-1, time.Second, 0}
 		if s.Quick {
 			s = quickSettings(s)
 			// A smoke run must not overwrite the committed chart.
@@ -123,7 +158,9 @@ func main() {
 		if err != nil {
 			return err
 		}
-		writeResults(os.Stdout, res)
+		if err := writeResults(os.Stdout, res); err != nil {
+			return err
+		}
 		if svgPath != "" {
 			if err := writeFile(svgPath, func(w io.Writer) error { return writeSVG(w, res) }); err != nil {
 				return err
@@ -157,7 +194,12 @@ func quickSettings(s settings) settings {
 	s.Receivers = []int{4, 8}
 	s.Repeat = 1
 	s.ColdRuns = min(s.ColdRuns, 3)
-	s.EmptyWaits = []time.Duration{0}
+	s.EmptyWaits = []time.Duration{-1}
+	s.ProcessBacklog = min(s.ProcessBacklog, 800)
+	s.FollowRTTs = []time.Duration{10 * time.Millisecond}
+	s.FollowMessages = 20
+	s.FollowIdle, s.FollowActive = 5*time.Second, 5*time.Second
+	s.Profile = false
 	return s
 }
 
@@ -199,107 +241,21 @@ func (s settings) validate() error {
 	if s.ColdRuns < 0 {
 		errs = append(errs, fmt.Errorf("-coldstart-runs %d: want 0 or more", s.ColdRuns))
 	}
+	if s.ProcessBacklog < 0 {
+		errs = append(errs, fmt.Errorf("-process-backlog %d: want 0 or more", s.ProcessBacklog))
+	}
+	if len(s.FollowRTTs) > 0 && (s.FollowMessages < 1 || s.FollowIdle <= 0 || s.FollowActive <= 0) {
+		errs = append(errs, fmt.Errorf("-follow-messages %d, -follow-idle %v, -follow-active %v: want all positive", s.FollowMessages, s.FollowIdle, s.FollowActive))
+	}
+	if s.Prices.USDPerCU < 0 || s.Prices.VCPU <= 0 || s.Prices.MemoryGB <= 0 {
+		errs = append(errs, fmt.Errorf("-price-cu %v, -fc-vcpu %v, -fc-memory-gb %v: want a price ≥ 0 and a positive instance", s.Prices.USDPerCU, s.Prices.VCPU, s.Prices.MemoryGB))
+	}
 	return errors.Join(errs...)
 }
 
-// results is everything one run measured.
-type results struct {
-	Settings settings
-	Started  time.Time
-	Elapsed  time.Duration
-	Rows     []row
-	Empty    []emptyRow
-	Binaries []binaryRow
-	CPU      []cpuBench
-	Micro    []microRow
-}
-
-// variantKind names a consuming loop.
-type variantKind string
-
-const (
-	kindOurs       variantKind = "ours"
-	kindPythonDemo variantKind = "python-demo"
-	kindDotnetDemo variantKind = "dotnet-demo"
-	kindJava       variantKind = "java"
-)
-
-var allVariants = []variantKind{kindOurs, kindPythonDemo, kindDotnetDemo, kindJava}
-
-// baselines in the order they are run and shown, with the concurrency each has.
-var baselines = []struct {
-	kind  variantKind
-	label string
-	conc  int
-	fn    baselineFunc
-}{
-	{kindPythonDemo, "official Python demo loop", 1, pythonDemo},
-	{kindDotnetDemo, "official .NET demo loop", 2, dotnetDemo},
-	{kindJava, "Java puller", 16, javaPuller},
-}
-
-// row is one variant at one round trip.
-type row struct {
-	RTT     time.Duration
-	Kind    variantKind
-	Label   string
-	Conc    int  // receivers (ours) or threads (baselines)
-	Default bool // ours at drain.DefaultOptions
-	Best    bool // ours at the receiver count with the highest throughput at this RTT
-	Budget  time.Duration
-	Runs    int // ours: how many runs the median was taken from
-
-	// From the emulator's counters.
-	Messages      int64 // messages deleted
-	Left          int64 // messages still in the queues afterwards
-	MNSRequests   int64
-	TokenRequests int64
-	Ops           map[string]int64
-
-	Own loopResult // the loop's own counts and times
-	// CPU is the CPU time the bench process used during the run: the variant and the
-	// emulator together (they share the process).
-	CPU time.Duration
-}
-
-// CPUPerMsg is the process CPU time per message deleted.
-func (r row) CPUPerMsg() time.Duration {
-	if r.Messages == 0 {
-		return 0
-	}
-	return r.CPU / time.Duration(r.Messages)
-}
-
-// Rate is messages per second over the time the messages took (steady time).
-func (r row) Rate() float64 {
-	if r.Own.steady <= 0 {
-		return 0
-	}
-	return float64(r.Messages) / r.Own.steady.Seconds()
-}
-
-// WallRate is messages per second over the whole run, final empty receives included.
-func (r row) WallRate() float64 {
-	if r.Own.wall <= 0 {
-		return 0
-	}
-	return float64(r.Messages) / r.Own.wall.Seconds()
-}
-
-// ReqPerMsg is MNS requests per message deleted.
-func (r row) ReqPerMsg() float64 {
-	if r.Messages == 0 {
-		return 0
-	}
-	return float64(r.MNSRequests) / float64(r.Messages)
-}
-
-// Bound is C × 16 / RTT, the most a drain with C receivers can receive per second.
-func (r row) Bound() float64 { return float64(r.Conc*16) / r.RTT.Seconds() }
-
 // run measures everything settings ask for, logging progress to log.
 func run(ctx context.Context, s settings, log io.Writer) (*results, error) {
-	res := &results{Settings: s, Started: time.Now()}
+	res := &results{Settings: s, Started: time.Now(), NotMeasured: map[string]string{}}
 	samples, err := loadSamples(filepath.Join(s.Root, "events", "messages"), s.Types)
 	if err != nil {
 		return nil, err
@@ -346,9 +302,59 @@ func run(ctx context.Context, s settings, log io.Writer) (*results, error) {
 	if res.Micro, err = measureMicro(samples, s.Types); err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(log, "bench: empty queue at RTT %v\n", s.TargetRTT)
-	if res.Empty, err = measureEmpty(s.TargetRTT, s.EmptyWaits); err != nil {
+	dir, err := os.MkdirTemp("", "alicom-bench-")
+	if err != nil {
 		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	fmt.Fprintln(log, "bench: building functions/alicom-drain")
+	bin, err := buildFunction(s.Root, dir)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(log, "bench: empty queue at RTT %v\n", s.TargetRTT)
+	// An explicit wait equal to the default would measure the same thing twice.
+	waits := slices.DeleteFunc(slices.Clone(s.EmptyWaits), func(w time.Duration) bool { return w >= 0 && w == defaultWait() })
+	if res.Empty, err = measureEmpty(s.Root, bin, s.TargetRTT, waits); err != nil {
+		return nil, err
+	}
+	if s.ProcessBacklog > 0 {
+		for _, rtt := range s.RTTs {
+			fmt.Fprintf(log, "bench: the function binary on %d messages at RTT %v, process start to exit\n", s.ProcessBacklog, rtt)
+			p, err := measureProcess(ctx, bin, s, samples, rtt)
+			if err != nil {
+				return nil, fmt.Errorf("process run at RTT %v: %w", rtt, err)
+			}
+			fmt.Fprintf(log, "bench:   %d msgs in %.2fs = %.0f msg/s, %.3f req/msg, %.1f µs CPU/msg (function process only)\n",
+				p.Messages, p.Wall.Seconds(), p.Rate(), p.ReqPerMsg(), us(p.CPUPerMsg()))
+			res.Process = append(res.Process, p)
+		}
+	} else {
+		res.NotMeasured["process"] = "-process-backlog 0"
+	}
+	for _, rtt := range s.FollowRTTs {
+		fmt.Fprintf(log, "bench: DRAIN_MODE=follow at RTT %v: %v idle, then %d messages over %v\n", rtt, s.FollowIdle, s.FollowMessages, s.FollowActive)
+		f, err := measureFollow(ctx, bin, s, samples, rtt)
+		if err != nil {
+			return nil, fmt.Errorf("follow mode at RTT %v: %w", rtt, err)
+		}
+		if f.NotMeasured != "" {
+			fmt.Fprintf(log, "bench:   not measured: %s\n", f.NotMeasured)
+		} else {
+			fmt.Fprintf(log, "bench:   p50 %v, p99 %v, idle %.1f requests/min\n", f.P50(), f.P99(), f.IdlePerMinute)
+		}
+		res.Follow = append(res.Follow, f)
+		if f.NotMeasured != "" {
+			break // the same binary will not follow at another round trip either
+		}
+	}
+	if s.Profile && slices.Contains(s.Variants, kindOurs) {
+		fmt.Fprintf(log, "bench: profiling the client at C=%d, RTT %v\n", defaultReceivers(), s.TargetRTT)
+		p, err := profileClient(ctx, s, samples, s.TargetRTT, defaultReceivers())
+		if err != nil {
+			return nil, err
+		}
+		res.Profile = &p
 	}
 	if s.ColdRuns > 0 {
 		fmt.Fprintf(log, "bench: building the deployment binaries, %d cold starts each\n", s.ColdRuns)
@@ -448,8 +454,8 @@ func fromStats(f *fixture, r row) row {
 }
 
 func logRow(w io.Writer, r row) {
-	fmt.Fprintf(w, "bench: RTT %-5v %-28s C=%-2d %6d msgs in %6.2fs = %8.0f msg/s, %.3f req/msg, %d token req, %4.0f µs CPU/msg\n",
-		r.RTT, r.Label, r.Conc, r.Messages, r.Own.steady.Seconds(), r.Rate(), r.ReqPerMsg(), r.TokenRequests, float64(r.CPUPerMsg())/1e3)
+	fmt.Fprintf(w, "bench: RTT %-5v %-36s C=%-2d %6d msgs in %6.2fs = %8.0f msg/s (whole wall %8.0f), %.3f req/msg, %d token req, %4.0f µs CPU/msg\n",
+		r.RTT, r.Label, r.Conc, r.Messages, r.Own.steady.Seconds(), r.Rate(), r.WallRate(), r.ReqPerMsg(), r.TokenRequests, float64(r.CPUPerMsg())/1e3)
 }
 
 // findRoot walks up from the working directory to the module root.

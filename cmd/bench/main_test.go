@@ -41,6 +41,8 @@ func smallSettings(t *testing.T) settings {
 	s.Receivers = []int{2, 4}
 	s.Types = []string{"SmsReport", "SmsUp"}
 	s.ColdRuns = 0
+	s.ProcessBacklog = 70
+	s.Prices = defaultPrices
 	return s
 }
 
@@ -142,7 +144,7 @@ func TestEveryVariantDeletesEveryMessageItReceivedAndTheEmulatorAgreesWithItsCou
 
 func TestAWarmInvocationOnAnEmptyQueueIsOneReceiveAndNoTokenRequest(t *testing.T) {
 	res := smallRun(t)
-	if len(res.Empty) != 2 {
+	if len(res.Empty) != 2 || !res.Empty[0].Default {
 		t.Fatalf("%d empty-queue rows, want a cold and a warm one", len(res.Empty))
 	}
 	cold, warm := res.Empty[0], res.Empty[1]
@@ -172,8 +174,11 @@ func TestTheClientStepsAreTimedPerMessage(t *testing.T) {
 func TestTheOutputsRenderEveryVariant(t *testing.T) {
 	res := smallRun(t)
 	var md bytes.Buffer
-	writeResults(&md, res)
-	for _, want := range []string{"## Targets", "**ours, ", "official Python demo loop", "official .NET demo loop", "Java puller", "## Empty queue", "| warm (token cached) | 0 | 1 | 0 |"} {
+	if err := writeResults(&md, res); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"## Targets", "**ours, ", labelPythonDemo, labelDotnetDemo, labelJava, "## Empty queue",
+		"| warm (token cached) | ", " (default) | 1 | 0 |", "## One invocation of the function binary", "## DRAIN_MODE=follow", "## What it costs a month"} {
 		if !strings.Contains(md.String(), want) {
 			t.Errorf("the Markdown output lacks %q:\n%s", want, md.String())
 		}
@@ -205,10 +210,68 @@ func TestTheOutputsRenderEveryVariant(t *testing.T) {
 	if err := writeDoc(&doc, res, "throughput.svg"); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"# Performance", "](throughput.svg)", "## What it costs", "## Method", "0.125 requests per message"} {
+	for _, want := range []string{"# Performance", "](throughput.svg)", "## What it costs a month", "## Method", "0.125 requests per message",
+		"msg/s, whole wall", "## DRAIN_MODE=follow", "## Client-side CPU per message", "| 10000 | the default drain", "| 1000000 | " + labelPythonDemo} {
 		if !strings.Contains(doc.String(), want) {
 			t.Errorf("the document lacks %q", want)
 		}
+	}
+	if strings.Contains(doc.String(), "<no value>") || strings.Contains(doc.String(), "%!") {
+		t.Errorf("the document holds a template or format slip:\n%s", doc.String())
+	}
+}
+
+func TestTheFunctionBinaryDrainsTheBacklogAsAProcessOfItsOwn(t *testing.T) {
+	res := smallRun(t)
+	if len(res.Process) != 1 {
+		t.Fatalf("%d process rows, want one per round trip", len(res.Process))
+	}
+	p := res.Process[0]
+	if p.Messages != 70 || p.Left != 0 || p.CPU <= 0 || p.Wall <= 0 || p.TokenRequests != 2 {
+		t.Errorf("process row %+v: want 70 messages deleted, none left, positive CPU and wall, a token per type", p)
+	}
+}
+
+func TestFollowModeIsMeasuredOrSaysWhyNot(t *testing.T) {
+	res := smallRun(t)
+	if len(res.Follow) != 1 {
+		t.Fatalf("%d follow rows, want 1", len(res.Follow))
+	}
+	f := res.Follow[0]
+	if f.NotMeasured == "" && (len(f.Latencies) != f.Messages || f.P50() <= 0 || f.P99() < f.P50()) {
+		t.Errorf("follow row %+v: measured, but not every message has a latency", f)
+	}
+}
+
+func TestTheCostTableHasEveryDeploymentForBothCustomers(t *testing.T) {
+	res := smallRun(t)
+	costs := res.costs()
+	if len(costs) != 2*4 {
+		t.Fatalf("%d cost rows, want 4 deployments × 2 customers", len(costs))
+	}
+	for _, c := range costs {
+		if c.NotMeasured != "" {
+			continue
+		}
+		if c.USD <= 0 || c.Seconds <= 0 || c.MNSRequests <= 0 {
+			t.Errorf("%s at %.0f a day: %+v, want positive cost, seconds and requests", c.Variant, c.PerDay, c)
+		}
+	}
+	if costs[0].NotMeasured != "" || costs[2].NotMeasured != "" {
+		t.Errorf("the default drain and the Python demo's loop must be priced: %+v", costs)
+	}
+	if costs[4].MNSRequests <= costs[0].MNSRequests {
+		t.Errorf("a million receipts a day must cost more requests than ten thousand: %v vs %v", costs[4].MNSRequests, costs[0].MNSRequests)
+	}
+}
+
+func TestPricesTurnSecondsAndInvocationsIntoDollars(t *testing.T) {
+	p := defaultPrices
+	// 43,200 invocations: 324 CU; 1,000 s at 0.05 vCPU and 0.125 GB: 50 + 18.75 CU.
+	got := p.usd(43200, 1000)
+	want := (324 + 50 + 18.75) * 0.000020
+	if d := got - want; d > 1e-12 || d < -1e-12 {
+		t.Errorf("usd = %v, want %v", got, want)
 	}
 }
 
@@ -229,7 +292,7 @@ func TestChecksMarkMetAndMissedTargets(t *testing.T) {
 	want := map[string]string{
 		"MNS requests per message, ours at a full backlog (10 ms): ≤ 0.13": "✓",
 		"ours at 10 ms ≥ 50 × the official Python demo's loop":             "✓", // 5000 / 50
-		"ours at 10 ms ≥ 4 × the Java puller":                              "✗", // 5000 / 1600
+		"ours at 10 ms ≥ 4 × the Java receive SDK's puller":                "✗", // 5000 / 1600
 		"ours at 10 ms ≥ 80 % of C × 16 / RTT for its C":                   "✗",
 		"empty queue, warm: exactly 1 MNS request and 0 token requests":    "✓",
 		"stripped binary ≤ 15 MB":                                          notMeasured,
@@ -270,7 +333,7 @@ ok  	github.com/alicom-drain/alicom-drain/shared/dispatch	3.1s
 }
 
 func TestSettingsNameTheFlagThatIsWrong(t *testing.T) {
-	good := settings{Backlog: 1, RTTs: []time.Duration{time.Millisecond}, Budget: time.Second, Receivers: []int{4}, Types: []string{"SmsReport"}, Variants: allVariants, Repeat: 1}
+	good := settings{Backlog: 1, RTTs: []time.Duration{time.Millisecond}, Budget: time.Second, Receivers: []int{4}, Types: []string{"SmsReport"}, Variants: allVariants, Repeat: 1, Prices: defaultPrices}
 	if err := good.validate(); err != nil {
 		t.Fatalf("valid settings refused: %v", err)
 	}
@@ -288,6 +351,9 @@ func TestSettingsNameTheFlagThatIsWrong(t *testing.T) {
 		{"an unknown variant", func(s *settings) { s.Variants = []variantKind{"php"} }, "-variants"},
 		{"no run of ours", func(s *settings) { s.Repeat = 0 }, "-repeat"},
 		{"negative cold starts", func(s *settings) { s.ColdRuns = -1 }, "-coldstart-runs"},
+		{"a negative process backlog", func(s *settings) { s.ProcessBacklog = -1 }, "-process-backlog"},
+		{"follow mode without messages", func(s *settings) { s.FollowRTTs = []time.Duration{time.Millisecond} }, "-follow-messages"},
+		{"an instance without vCPUs", func(s *settings) { s.Prices.VCPU = 0 }, "-fc-vcpu"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			s := good

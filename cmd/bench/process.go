@@ -1,0 +1,142 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// buildFunction compiles the drain function as it is deployed (functions/alicom-drain) into
+// dir, for the measurements that run it as a process of its own.
+func buildFunction(root, dir string) (string, error) {
+	bin := filepath.Join(dir, "alicom-drain")
+	cmd := exec.Command("go", "build", "-o", bin, "./functions/alicom-drain")
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build ./functions/alicom-drain: %v\n%s", err, out)
+	}
+	return bin, nil
+}
+
+// functionEnv is the configuration the bench gives the function binary: the fixture's emulator
+// for both endpoints and the bench's customer keys, plus extra.
+func functionEnv(f *fixture, extra ...string) []string {
+	return append([]string{
+		"PATH=" + os.Getenv("PATH"),
+		"ALICOM_MESSAGE_TYPES=" + strings.Join(f.types, ","),
+		"ALICOM_ACCOUNT_UID=" + benchUID,
+		"ALICOM_MNS_ENDPOINT=" + f.srv.URL(),
+		"ALICOM_DYBASEAPI_ENDPOINT=" + f.srv.URL(),
+		"ALIBABA_CLOUD_ACCESS_KEY_ID=" + benchKeyID,
+		"ALIBABA_CLOUD_ACCESS_KEY_SECRET=" + benchKeySecret,
+	}, extra...)
+}
+
+// measureProcess runs one local invocation of the function binary on a preloaded backlog at
+// rtt, from process start to exit, at the default settings: the whole-wall rate a user gets
+// from one invocation, and the CPU time of the function process alone (getrusage of the child:
+// the emulator runs in the bench process and is not counted).
+func measureProcess(ctx context.Context, bin string, s settings, samples map[string][]sample, rtt time.Duration) (processRow, error) {
+	// The same invocation on empty queues first: its CPU is the start-up and the end, which
+	// the per-message figure leaves out.
+	idle, err := newFixture(rtt, 0, s.Types, samples)
+	if err != nil {
+		return processRow{}, err
+	}
+	_, idleCPU, _, idleErr := runProcess(ctx, bin, idle)
+	idle.close()
+	if idleErr != nil {
+		return processRow{}, fmt.Errorf("the function failed on empty queues: %w", idleErr)
+	}
+	f, err := newFixture(rtt, s.ProcessBacklog, s.Types, samples)
+	if err != nil {
+		return processRow{}, err
+	}
+	defer f.close()
+	settle()
+	wall, cpu, rss, runErr := runProcess(ctx, bin, f)
+	p := processRow{RTT: rtt, Receivers: defaultReceivers(), Wall: wall, Backlog: int64(s.ProcessBacklog), CPU: cpu, IdleCPU: idleCPU, MaxRSS: rss}
+	st := f.srv.Stats()
+	p.MNSRequests, p.TokenRequests = st.MNSRequests, st.TokenRequests
+	for _, t := range f.types {
+		q := st.Queues[f.queueName(t)]
+		p.Messages += q.Deleted
+		p.Left += q.Active + q.Inactive + q.Delayed
+	}
+	if runErr != nil {
+		return p, fmt.Errorf("the function failed: %w", runErr)
+	}
+	if p.Left != 0 {
+		return p, fmt.Errorf("the function left %d of %d messages", p.Left, s.ProcessBacklog)
+	}
+	return p, nil
+}
+
+// runProcess runs one local invocation of the function against f and returns its wall time
+// from process start to exit, its own CPU time and its peak RSS.
+func runProcess(ctx context.Context, bin string, f *fixture) (wall, cpu time.Duration, maxRSS int64, err error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "-timeout", "120s")
+	cmd.Env = functionEnv(f)
+	devnull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	defer devnull.Close()
+	// The records go where a deployment's logs go: written, then forgotten.
+	cmd.Stdout, cmd.Stderr = devnull, devnull
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		return 0, 0, 0, err
+	}
+	// The peak resident set is sampled from /proc: getrusage's maxrss of a child holds the
+	// parent's resident set at the spawn, and the bench process is the larger one.
+	done := make(chan struct{})
+	var peak atomic.Int64
+	go func() {
+		t := time.NewTicker(10 * time.Millisecond)
+		defer t.Stop()
+		for {
+			if h := vmHWM(cmd.Process.Pid); h > peak.Load() {
+				peak.Store(h)
+			}
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	err = cmd.Wait()
+	close(done)
+	wall = time.Since(start)
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		cpu = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	}
+	return wall, cpu, peak.Load(), err
+}
+
+// vmHWM is a process's peak resident set from /proc, 0 when unknown.
+func vmHWM(pid int) int64 {
+	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "status"))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			if f := strings.Fields(v); len(f) > 0 {
+				n, _ := strconv.ParseInt(f[0], 10, 64)
+				return n * 1024
+			}
+		}
+	}
+	return 0
+}
