@@ -5,7 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"reflect"
+	"slices"
 	"strings"
 	"sync"
 
@@ -46,11 +46,15 @@ func ParseBatch(body []byte) ([]json.RawMessage, error) {
 }
 
 // checkType returns an error wrapping ErrTypeMismatch when an item of a type the alicom
-// registry knows has none of that type's fields: a receipt always carries some, whatever
-// variant of the schema Alicom sent. Items of other types are not checked.
+// registry knows does not look like a message of that type: it has none of the type's fields,
+// or more of another registered type's fields than of its own (an SmsUp sent to the
+// SmsReport path shares phone_number, send_time and sign_name with a receipt, but has
+// content, dest_code and sequence_id besides). A receipt always carries most of its fields,
+// whatever variant of the schema Alicom sent, so a member Alicom adds later does not make it
+// a mismatch. Items of other types are not checked.
 func checkType(messageType string, items []json.RawMessage) error {
-	fields := fieldsOf(messageType)
-	if fields == nil {
+	own := fieldsOf(messageType)
+	if own == nil {
 		return nil
 	}
 	for i, it := range items {
@@ -58,62 +62,59 @@ func checkType(messageType string, items []json.RawMessage) error {
 		if err := json.Unmarshal(it, &members); err != nil {
 			return fmt.Errorf("%w: item %d: %v", ErrNotBatch, i, err)
 		}
-		match := false
-		names := make([]string, 0, len(members))
-		for name := range members {
-			if fields[strings.ToLower(name)] {
-				match = true
-				break
+		mine := own.count(members)
+		if mine == 0 {
+			names := make([]string, 0, len(members))
+			for name := range members {
+				names = append(names, name)
 			}
-			names = append(names, name)
-		}
-		if !match {
+			slices.Sort(names)
 			return fmt.Errorf("%w: item %d of %s has none of its fields (it has %s)", ErrTypeMismatch, i, messageType, quoteNames(names))
+		}
+		for _, other := range alicom.KnownTypes() {
+			if other == messageType {
+				continue
+			}
+			if theirs := fieldsOf(other).count(members); theirs > mine {
+				return fmt.Errorf("%w: item %d of %s looks like a %s: it has %d of that type's fields and %d of its own", ErrTypeMismatch, i, messageType, other, theirs, mine)
+			}
 		}
 	}
 	return nil
 }
 
-var fieldCache sync.Map // message type -> map[string]bool, lower-cased JSON names
+// fieldSet is the JSON member names of a registered type (alicom.FieldNames).
+type fieldSet map[string]bool
 
-// fieldsOf returns the JSON member names of the registry's type for messageType, lower-cased
-// (encoding/json matches names case-insensitively too), or nil for a type parsed as Raw.
-func fieldsOf(messageType string) map[string]bool {
-	if f, ok := fieldCache.Load(messageType); ok {
-		return f.(map[string]bool)
+// count returns how many of members are fields of the set.
+func (f fieldSet) count(members map[string]json.RawMessage) int {
+	n := 0
+	for name := range members {
+		if f[name] {
+			n++
+		}
 	}
-	zero, ok := alicom.Zero(messageType)
-	if !ok {
-		return nil
-	}
-	fields := map[string]bool{}
-	collectFields(reflect.TypeOf(zero), fields)
-	fieldCache.Store(messageType, fields)
-	return fields
+	return n
 }
 
-func collectFields(t reflect.Type, into map[string]bool) {
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
+var fieldCache sync.Map // message type -> fieldSet
+
+// fieldsOf returns the member names of the registry's type for messageType, matched exactly
+// as the registry's decoder matches them, or nil for a type parsed as Raw.
+func fieldsOf(messageType string) fieldSet {
+	if f, ok := fieldCache.Load(messageType); ok {
+		return f.(fieldSet)
 	}
-	if t.Kind() != reflect.Struct {
-		return
+	names := alicom.FieldNames(messageType)
+	if names == nil {
+		return nil
 	}
-	for i := range t.NumField() {
-		f := t.Field(i)
-		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-		if f.Anonymous && name == "" {
-			collectFields(f.Type, into)
-			continue
-		}
-		if name == "-" || !f.IsExported() {
-			continue
-		}
-		if name == "" {
-			name = f.Name
-		}
-		into[strings.ToLower(name)] = true
+	f := make(fieldSet, len(names))
+	for _, n := range names {
+		f[n] = true
 	}
+	fieldCache.Store(messageType, f)
+	return f
 }
 
 // itemID is the message id of an item, prefixed with its type: alicom.ItemID, the business key

@@ -3,8 +3,10 @@ package alicompush_test
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -17,17 +19,22 @@ import (
 
 const token = "unit-token-0123456789"
 
+// recorder is a fake Dispatcher that remembers what it was given and answers Handled, or
+// Retry when keep is set (the zero Outcome is Retry, so the answer is spelled out).
 type recorder struct {
 	mu   sync.Mutex
 	msgs []dispatch.Message
-	out  dispatch.Outcome
+	keep bool
 }
 
 func (r *recorder) Dispatch(_ context.Context, m *dispatch.Message) (dispatch.Outcome, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.msgs = append(r.msgs, *m)
-	return r.out, nil
+	if r.keep {
+		return dispatch.Retry, errors.New("the handler failed")
+	}
+	return dispatch.Handled, nil
 }
 
 func serve(t *testing.T, h http.Handler, typ, body string) int {
@@ -50,7 +57,7 @@ func TestAnItemIsShapedLikeAMessageFromTheQueue(t *testing.T) {
 		t.Fatalf("status %d", code)
 	}
 	m := rec.msgs[0]
-	if m.ID != "SmsReport/12345^0/13000000001" || m.Source != alicompush.Source || m.Type != "SmsReport" ||
+	if m.ID != "SmsReport/12345^0:13000000001" || m.Source != alicompush.Source || m.Type != "SmsReport" ||
 		m.Body != base64.StdEncoding.EncodeToString([]byte(item)) || string(m.Data) != item || m.DequeueCount != 1 {
 		t.Errorf("message %+v", m)
 	}
@@ -60,12 +67,15 @@ func TestAnItemIsShapedLikeAMessageFromTheQueue(t *testing.T) {
 	}
 }
 
+// digestID is the id of an SmsUp item without a business key: alicom.ItemID's digest.
+var digestID = regexp.MustCompile(`^SmsUp/sha256-[0-9a-f]{32}$`)
+
 func TestAnItemWithoutABusinessKeyGetsAnIDThatIgnoresWhitespace(t *testing.T) {
 	rec := &recorder{}
 	h, _ := alicompush.New(alicompush.Config{Token: token}, rec)
 	serve(t, h, "SmsUp", `[{"phone_number":"1","content":"TD"}]`)
 	serve(t, h, "SmsUp", `[ { "phone_number" : "1", "content" : "TD" } ]`)
-	if len(rec.msgs) != 2 || rec.msgs[0].ID != rec.msgs[1].ID || !strings.HasPrefix(rec.msgs[0].ID, "SmsUp/sha256:") {
+	if len(rec.msgs) != 2 || rec.msgs[0].ID != rec.msgs[1].ID || !digestID.MatchString(rec.msgs[0].ID) {
 		t.Fatalf("ids %q and %q, want one digest id", rec.msgs[0].ID, rec.msgs[1].ID)
 	}
 	if rec.msgs[1].DequeueCount != 2 {
@@ -74,7 +84,7 @@ func TestAnItemWithoutABusinessKeyGetsAnIDThatIgnoresWhitespace(t *testing.T) {
 }
 
 func TestTheFinalDeliveryCarriesThePoisonThreshold(t *testing.T) {
-	rec := &recorder{out: dispatch.Retry}
+	rec := &recorder{keep: true}
 	h, _ := alicompush.New(alicompush.Config{Token: token, FinalDelivery: 3, MaxAttempts: 7, Deliveries: delivery.NewCounter(0)}, rec)
 	for range 3 {
 		serve(t, h, "SmsUp", `[{"phone_number":"1"}]`)
@@ -111,5 +121,40 @@ func TestConfigValidation(t *testing.T) {
 	}
 	if _, err := alicompush.New(alicompush.Config{Token: token}, nil); err == nil {
 		t.Error("New accepted a nil dispatcher")
+	}
+}
+
+func TestItemsThatDoNotLookLikeThePathsTypeAreUnprocessable(t *testing.T) {
+	const (
+		report = `{"phone_number":"13000000001","send_time":"2017-01-01 11:12:13","report_time":"2017-01-01 11:12:14","success":true,"err_code":"DELIVERED","err_msg":"ok","sms_size":"1","biz_id":"12345^0","out_id":"o-1"}`
+		intl   = `{"To":"6591234567","Status":1,"MessageId":"1008030300305001","SmsSize":"1","SendDate":"Thu, 25 Nov 2021 10:27:00 +0800","ErrorCode":"DELIVERED"}`
+		smsUp  = `{"phone_number":"13000000001","send_time":"2017-01-01 11:12:13","content":"TD","sign_name":"x","dest_code":"1234","sequence_id":1234567}`
+		voice  = `{"call_id":"116012354148^10281378","status_code":"200","status_msg":"ok","out_id":"o-1","originate_time":"2017-01-01 11:12:13"}`
+	)
+	for _, tc := range []struct {
+		name, typ, items string
+		want             int
+	}{
+		{"a receipt on the receipt path is accepted", "SmsReport", report, 200},
+		{"an international receipt on the receipt path is accepted", "SmsReport", intl, 200},
+		{"a receipt with a member Alicom added later is accepted", "SmsReport", report[:len(report)-1] + `,"content":"new"}`, 200},
+		{"a receipt on the verification receipt path, which has its fields, is accepted", "DypnsSmsVerifyReport", report, 200},
+		{"an inbound SMS on the receipt path is unprocessable", "SmsReport", smsUp, 422},
+		{"a receipt on the inbound SMS path is unprocessable", "SmsUp", report, 422},
+		{"a voice report on the receipt path is unprocessable", "SmsReport", voice, 422},
+		{"an object with none of the type's fields is unprocessable", "SmsReport", `{"foo":1}`, 422},
+		{"member names match in Alicom's letter case only", "SmsReport", `{"PHONE_NUMBER":"1","BIZ_ID":"2"}`, 422},
+		{"one stray item makes the batch unprocessable", "SmsReport", report + "," + smsUp, 422},
+		{"items of a type parsed as raw JSON are not checked", "SignSmsReport", `{"foo":1}`, 200},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h, err := alicompush.New(alicompush.Config{Token: token}, &recorder{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if code := serve(t, h, tc.typ, "["+tc.items+"]"); code != tc.want {
+				t.Errorf("status %d, want %d", code, tc.want)
+			}
+		})
 	}
 }

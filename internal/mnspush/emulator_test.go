@@ -7,6 +7,7 @@ import (
 	"github.com/alicom-drain/alicom-drain/internal/logbuf"
 	"log/slog"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -47,7 +48,9 @@ func emulatorTopic(t *testing.T, srv *mnslocal.Server, name string) (ali_mns.Ali
 // The emulator signs its pushes independently of this package; verifying them here checks
 // both sides against each other, through the real SDK, in every format.
 func TestTheEmulatorsSignedPushesVerifyAndReachTheRouter(t *testing.T) {
-	srv, err := mnslocal.Start(mnslocal.Config{Addr: "127.0.0.1:0", MessageTypes: []string{}})
+	// Retries scaled down: a push that meets another of the same id still running is refused
+	// (in flight) and comes again.
+	srv, err := mnslocal.Start(mnslocal.Config{Addr: "127.0.0.1:0", MessageTypes: []string{}, PushRetryScale: 0.001})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +96,8 @@ func TestTheEmulatorsSignedPushesVerifyAndReachTheRouter(t *testing.T) {
 	}
 
 	// Three subscriptions push the same message id: the router handles it once and
-	// acknowledges the other two as duplicates.
+	// acknowledges the other two as duplicates; a push that arrives while the first still
+	// runs is refused as in flight (500) and acknowledged as a duplicate on MNS's retry.
 	waitUntil(t, "three acknowledged pushes", func() bool { return srv.PushStats().Delivered == 3 })
 	got := rec.messages()
 	if len(got) != 1 {
@@ -104,8 +108,12 @@ func TestTheEmulatorsSignedPushesVerifyAndReachTheRouter(t *testing.T) {
 	if m.ID != published.MessageId || m.Type != "SmsReport" || m.Source != "alicom-receipts" || report.PhoneNumber != "13000000000" || !bool(report.Success) {
 		t.Errorf("handled %+v", m)
 	}
-	if st := srv.PushStats(); st.Failed != 0 || st.CertFetches != 1 {
+	st := srv.PushStats()
+	if st.GivenUp != 0 || st.CertFetches != 1 {
 		t.Errorf("push stats %+v; logs:\n%s", st, logs)
+	}
+	if refused := strings.Count(logs.String(), dispatch.ErrInFlight.Error()); int64(refused) != st.Failed {
+		t.Errorf("%d failed pushes, %d of them refused as in flight: want every failure to be one; logs:\n%s", st.Failed, refused, logs)
 	}
 }
 

@@ -159,7 +159,7 @@ func (e *Endpoint) handle(ctx context.Context, req *Request, h headers) Response
 		return e.refuse(req, h, http.StatusBadRequest, err)
 	}
 	outcome, err := e.deliver(ctx, n)
-	if !delivery.Settled(outcome) {
+	if !outcome.Settled() {
 		e.cfg.Logger.LogAttrs(ctx, slog.LevelError, "push not handled, MNS will retry",
 			slog.String("message_id", quote(n.MessageID)),
 			slog.String("topic", quote(n.TopicName)),

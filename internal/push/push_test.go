@@ -132,8 +132,15 @@ func TestAlicomPushesFromTheEmulatorReachTypedHandlersAndTheLogSink(t *testing.T
 			gotIntl = &reports[i]
 		}
 	}
-	if gotIntl == nil || gotIntl.To != "6591234567" || !gotIntl.Delivered() || gotIntl.MessageID != "1008030300305001" {
-		t.Errorf("the international receipt was not parsed: %+v", gotIntl)
+	// MessageId is the international receipt's own field; SmsReport.MessageID is the domestic
+	// message_id, which it shadows.
+	if gotIntl == nil || gotIntl.To != "6591234567" || !gotIntl.Delivered() || gotIntl.IntlSmsReport.MessageID != "1008030300305001" ||
+		gotIntl.Status != "1" || gotIntl.IntlSmsReport.SmsSize != "1" || gotIntl.SendDate.IsZero() || gotIntl.Key() != "1008030300305001:6591234567" {
+		if gotIntl != nil {
+			t.Errorf("the international receipt was not parsed: %+v", *gotIntl.IntlSmsReport)
+		} else {
+			t.Error("no international receipt reached the handler")
+		}
 	}
 	for _, m := range msgs {
 		if m.Source != alicompush.Source || m.Type != "SmsReport" || m.ID == "" || m.DequeueCount != 1 || m.EnqueueTime.IsZero() {

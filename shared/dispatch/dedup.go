@@ -38,10 +38,14 @@ type Dedup struct {
 
 type dedupEntry struct {
 	deliveries int64 // deliveries seen here
-	busy       bool  // a Dispatch is handling it now
+	holders    int32 // the Dispatch handling it now, plus its handler goroutines Timeout abandoned
+	live       bool  // a Dispatch is handling it now
 	finished   bool  // handled or dead-lettered here
-	inRing     bool  // false once its ring slot was taken while it was busy
+	inRing     bool  // false once its ring slot was taken while it was held
 }
+
+// busy reports whether anything still works on the id: then it must not be started again.
+func (e dedupEntry) busy() bool { return e.holders > 0 }
 
 // DedupStats counts what a Dedup answered since it was made.
 type DedupStats struct {
@@ -69,9 +73,19 @@ func NewDedup(size int) *Dedup {
 //
 //   - a message whose id d holds as finished is Duplicate, and next does not run;
 //   - one whose id another Dispatch is handling right now is Retry with ErrInFlight;
+//   - one whose handler Timeout abandoned at an earlier delivery, and which is still running,
+//     goes through next with the handler refused (the Router's route answers Retry with
+//     ErrInFlight instead of running it), so that Poison still dead-letters it at the attempt
+//     limit: a handler that hangs for ever must not keep its message from being recorded;
 //   - otherwise next runs, and the id is remembered as finished when next answers Handled or
 //     DeadLettered (after recording). Any other end, a panic or runtime.Goexit included,
 //     leaves it unfinished.
+//
+// The in-flight mark of an id lasts until the last goroutine working on it returns, not only
+// until Dispatch does: Timeout, when it abandons a handler, holds the mark (through the
+// context Deduplicate gives next) until that handler returns, so a redelivery never runs the
+// handler beside an abandoned run of itself. An abandoned handler that later returns nil
+// makes the id finished: its next delivery is a Duplicate.
 //
 // A message from a carrier that cannot count deliveries (DequeueCount 0) is given the number
 // of deliveries of its id d has seen, this one included, so Poison can work on it. Messages
@@ -82,7 +96,7 @@ func Deduplicate(d *Dedup) Policy {
 			if m.ID == "" {
 				return next(ctx, m)
 			}
-			dup, busy, deliveries := d.begin(m.ID, m.DequeueCount)
+			dup, busy, orphaned, deliveries := d.begin(m.ID, m.DequeueCount)
 			switch {
 			case dup:
 				return Duplicate, nil
@@ -93,8 +107,8 @@ func Deduplicate(d *Dedup) Policy {
 				m.DequeueCount = deliveries
 			}
 			out := Retry
-			defer func() { d.end(m.ID, out == Handled || out == DeadLettered) }()
-			out, err := next(ctx, m)
+			defer func() { d.end(m.ID, true, out == Handled || out == DeadLettered) }()
+			out, err := next(&inFlight{Context: ctx, d: d, id: m.ID, orphaned: orphaned}, m)
 			return out, err
 		}
 	}
@@ -121,19 +135,61 @@ func (d *Dedup) Stats() DedupStats {
 	return d.stats
 }
 
+// inFlight is the context Deduplicate gives next (one allocation, rather than two for
+// context.WithValue): it carries the id's in-flight mark down to Timeout and route.
+type inFlight struct {
+	context.Context
+	d        *Dedup
+	id       string
+	orphaned bool // an abandoned handler of the id still runs: route must not run another
+}
+
+type inFlightKey struct{}
+
+// Value returns the inFlight itself for inFlightKey and asks the parent for any other key.
+func (c *inFlight) Value(key any) any {
+	if key == (inFlightKey{}) {
+		return c
+	}
+	return c.Context.Value(key)
+}
+
+// inFlightOf returns the in-flight mark ctx carries, or nil.
+func inFlightOf(ctx context.Context) *inFlight {
+	f, _ := ctx.Value(inFlightKey{}).(*inFlight)
+	return f
+}
+
+// holdInFlight is called by Timeout as it abandons a handler still running: it extends the
+// in-flight mark ctx carries (if any) to that goroutine and returns what the goroutine calls
+// when it ends, with whether the handler returned nil; nil when ctx carries no mark.
+func holdInFlight(ctx context.Context) func(handled bool) {
+	f := inFlightOf(ctx)
+	if f == nil {
+		return nil
+	}
+	f.d.hold(f.id)
+	return func(handled bool) { f.d.end(f.id, false, handled) }
+}
+
 // begin marks id as being handled and counts the delivery. It reports dup when id is
-// finished and busy when another call is handling it; in either case only the stats change.
-func (d *Dedup) begin(id string, dequeueCount int64) (dup, busy bool, deliveries int64) {
+// finished and busy when another Dispatch is handling it; in either case only the stats
+// change. It reports orphaned when only handler goroutines abandoned at earlier deliveries
+// still work on id.
+func (d *Dedup) begin(id string, dequeueCount int64) (dup, busy, orphaned bool, deliveries int64) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	e, ok := d.ids[id]
 	switch {
 	case e.finished:
 		d.stats.Recognised++
-		return true, false, 0
-	case e.busy:
+		return true, false, false, 0
+	case e.live:
 		d.stats.InFlight++
-		return false, true, 0
+		return false, true, false, 0
+	case e.busy():
+		d.stats.InFlight++
+		orphaned = true
 	case !ok:
 		if dequeueCount > 1 {
 			d.stats.Unrecognised++
@@ -141,35 +197,52 @@ func (d *Dedup) begin(id string, dequeueCount int64) (dup, busy bool, deliveries
 		d.push(id)
 		e.inRing = true
 	}
-	e.busy = true
+	e.holders++
+	e.live = true
 	e.deliveries++
 	d.ids[id] = e
-	return false, false, e.deliveries
+	return false, false, orphaned, e.deliveries
 }
 
-// end unmarks id and records whether it finished. An id whose ring slot was taken while it
-// was busy is forgotten now, unless it finished: then it takes a new slot.
-func (d *Dedup) end(id string, finished bool) {
+// hold adds a holder to id, which a Dispatch holds now.
+func (d *Dedup) hold(id string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	e := d.ids[id]
-	e.busy, e.finished = false, finished
-	if !e.inRing {
-		if !finished {
-			delete(d.ids, id)
-			return
-		}
-		d.push(id)
-		e.inRing = true
-	}
+	e.holders++
 	d.ids[id] = e
 }
 
-// push puts id in the next ring slot, forgetting the id that held it; one being handled is
-// kept (marked out of the ring) until its end.
+// end drops one holder of id, the Dispatch itself when live, and records whether it
+// finished the id. Once nothing holds it, an id whose ring slot was taken meanwhile is
+// forgotten, unless it finished: then it takes a new slot.
+func (d *Dedup) end(id string, live, finished bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	e := d.ids[id]
+	e.holders--
+	if live {
+		e.live = false
+	}
+	e.finished = e.finished || finished
+	if e.busy() || e.inRing {
+		d.ids[id] = e
+		return
+	}
+	if !e.finished {
+		delete(d.ids, id)
+		return
+	}
+	d.push(id)
+	e.inRing = true
+	d.ids[id] = e
+}
+
+// push puts id in the next ring slot, forgetting the id that held it; one still held is kept
+// (marked out of the ring) until its last holder ends.
 func (d *Dedup) push(id string) {
 	if old := d.ring[d.next]; old != "" {
-		if oe := d.ids[old]; oe.busy {
+		if oe := d.ids[old]; oe.busy() {
 			oe.inRing = false
 			d.ids[old] = oe
 		} else {

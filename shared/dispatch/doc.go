@@ -12,11 +12,12 @@
 // drain, the push endpoints) only call Router.Dispatch. Around a handler, as Middleware:
 // Timeout (a handler that hangs or exits its goroutine is abandoned, its message kept) and
 // Recover (a panic is an error). Around the whole message, as Policy over DispatchFunc, from
-// the outside in: Deduplicate (a message this process finished is a Duplicate), DeadLetter
-// (record before letting go; a failed record keeps the message), Poison (a message failing
-// up to Options.MaxAttempts, or whose destination stays Unavailable past
-// Options.OutageHorizon, is dead-lettered) and Decode (an undecodable body is dead-lettered at
-// once, an MD5 mismatch is retried as a transport fault).
+// the outside in: Deduplicate (a message this process finished is a Duplicate; one whose
+// handler still runs, even abandoned, is not run again beside it), DeadLetter (record before
+// letting go; a failed record keeps the message), Poison (a message failing up to
+// Options.MaxAttempts, or whose destination stays Unavailable past Options.OutageHorizon, is
+// dead-lettered) and Decode (an undecodable body is dead-lettered at once, an MD5 mismatch is
+// retried as a transport fault).
 //
 // Nothing is lost on the way: only Handled, DeadLettered (after the dead-letter function
 // returned nil) and Duplicate let a message go (Outcome.Settled), and every other end,

@@ -179,7 +179,9 @@ func (r *Router) rebuild() {
 // policies run in this order, each described where it is defined:
 //
 //  1. Deduplicate: a message this Router finished is a Duplicate; one it is handling now is
-//     Retry with ErrInFlight (unless Options.DedupSize < 0).
+//     Retry with ErrInFlight; one whose handler was abandoned at an earlier delivery and still
+//     runs fails with ErrInFlight without running the handler again, like a handler error
+//     (unless Options.DedupSize < 0).
 //  2. DeadLetter: whatever the steps below decide to dead-letter is recorded with
 //     Options.DeadLetter before DeadLettered is answered; a failed record is Retry.
 //  3. Poison: a failure on the last allowed delivery, or an Unavailable destination past
@@ -200,8 +202,14 @@ func (r *Router) Dispatch(ctx context.Context, m *Message) (Outcome, error) {
 	return r.dispatch(ctx, m)
 }
 
-// route runs the handler for m.Type, or the Fallback.
+// route runs the handler for m.Type, or the Fallback, unless a handler Timeout abandoned
+// at an earlier delivery of m still runs (see Deduplicate): running it again beside that one
+// is what deduplication exists to prevent, so this delivery fails with ErrInFlight, and Poison
+// dead-letters it at the attempt limit.
 func (r *Router) route(ctx context.Context, m *Message) (Outcome, error) {
+	if f := inFlightOf(ctx); f != nil && f.orphaned {
+		return Retry, fmt.Errorf("%w: message %s: its handler, abandoned at an earlier delivery, is still running", ErrInFlight, m.ID)
+	}
 	rt := r.routes.Load()
 	h, ok := rt.byType[m.Type]
 	if !ok {

@@ -18,8 +18,10 @@ import (
 //   - a handler still running when d passes is abandoned: Timeout returns an error wrapping
 //     ErrHandlerTimeout and context.DeadlineExceeded, and the message is kept for redelivery
 //     like after any other failure. The abandoned goroutine is left running (Go cannot stop
-//     it); it should not touch the Message any more, and its result is dropped. Until it
-//     ends, a redelivery of its message may run beside it;
+//     it); it should not touch the Message any more, and its result is dropped, except that
+//     inside Deduplicate (as in a Router) the message's in-flight mark lasts until it ends,
+//     and it finishes the message if the handler returns nil (see Deduplicate): a
+//     redelivery meanwhile does not run the handler beside it;
 //   - a handler still running when the caller's context ends is abandoned the same way, with
 //     the caller's cause (context.Canceled, context.DeadlineExceeded) instead of
 //     ErrHandlerTimeout: the invocation returns on time;
@@ -46,10 +48,9 @@ func Timeout(d time.Duration) Middleware {
 			case <-c.done:
 				return c.finish().err(ctx, d)
 			case <-ctx.Done():
-				select {
-				case <-c.done: // finished at the same moment: its answer wins
+				if !c.abandon(ctx) { // finished at the same moment: its answer wins
+					<-c.done
 					return c.finish().err(ctx, d)
-				default:
 				}
 				// c stays with the abandoned goroutine, never back in the pool.
 				if errors.Is(context.Cause(ctx), ErrHandlerTimeout) {
@@ -69,6 +70,10 @@ type handlerCall struct {
 	m      *Message
 	done   chan struct{} // capacity 1: the goroutine never blocks, even when abandoned
 	result handlerResult
+
+	mu    sync.Mutex    // orders the goroutine's end against its abandonment
+	ended bool          // the goroutine has its result
+	onEnd func(ok bool) // set when abandoned: told whether the handler returned nil
 }
 
 var calls = sync.Pool{New: func() any { return &handlerCall{done: make(chan struct{}, 1)} }}
@@ -81,17 +86,36 @@ func (c *handlerCall) run() {
 		if v := recover(); v != nil {
 			r.panicked = newPanicError(v)
 		}
-		c.result = r
+		c.mu.Lock()
+		c.result, c.ended = r, true
+		onEnd := c.onEnd // read before the send: once the caller has it, c may be reused
+		c.mu.Unlock()
 		c.done <- struct{}{}
+		if onEnd != nil {
+			onEnd(r.returned && r.handlerErr == nil && r.panicked == nil)
+		}
 	}()
 	r.handlerErr = c.h(c.ctx, c.m)
 	r.returned = true
 }
 
+// abandon gives up waiting for a call still running, extending the in-flight mark of its
+// message (see holdInFlight) until it ends. It reports false, abandoning nothing, when the call
+// has already ended: then its result is, or is about to be, on c.done.
+func (c *handlerCall) abandon(ctx context.Context) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ended {
+		return false
+	}
+	c.onEnd = holdInFlight(ctx)
+	return true
+}
+
 // finish takes the result of a call that ended and returns the call to the pool.
 func (c *handlerCall) finish() handlerResult {
 	r := c.result
-	*c = handlerCall{done: c.done}
+	c.ctx, c.h, c.m, c.result, c.ended, c.onEnd = nil, nil, nil, handlerResult{}, false, nil
 	calls.Put(c)
 	return r
 }

@@ -117,8 +117,3 @@ func Dispatch(ctx context.Context, d Dispatcher, m *dispatch.Message, budget tim
 		return dispatch.Retry, fmt.Errorf("%w (%s, message %s)", context.Cause(ctx), budget, m.ID)
 	}
 }
-
-// Settled reports whether o means the pusher may be told the message is taken care of.
-func Settled(o dispatch.Outcome) bool {
-	return o == dispatch.Handled || o == dispatch.DeadLettered || o == dispatch.Duplicate
-}

@@ -65,11 +65,3 @@ func TestAHandlerThatIgnoresItsContextIsAbandonedAtTheBudget(t *testing.T) {
 		t.Errorf("returned after %s", took)
 	}
 }
-
-func TestSettledOutcomesAreThoseThePusherMayForget(t *testing.T) {
-	for o, want := range map[dispatch.Outcome]bool{dispatch.Handled: true, dispatch.DeadLettered: true, dispatch.Duplicate: true, dispatch.Retry: false} {
-		if delivery.Settled(o) != want {
-			t.Errorf("Settled(%v) = %v", o, !want)
-		}
-	}
-}
