@@ -8,6 +8,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -209,7 +210,7 @@ func queueFailure(queues []QueueReport) error {
 		}
 		failed = append(failed, q.Queue+": "+q.Error)
 		if first == "" {
-			first = classifyQueueError(q.Error)
+			first = classifyQueueError(q.Err)
 		}
 	}
 	if len(failed) == 0 {
@@ -218,13 +219,14 @@ func queueFailure(queues []QueueReport) error {
 	return platform.Fail(first, fmt.Errorf("%d of %d queues failed: %s", len(failed), len(queues), strings.Join(failed, "; ")))
 }
 
-// classifyQueueError names the class of a queue's failure from the error text the drain
-// reports (the token and queue packages prefix their errors with their names).
-func classifyQueueError(text string) platform.ErrorType {
+// classifyQueueError names the class of the error a queue's drain stopped on: the caller's own
+// keys missing or refused (token.ErrNoCredentials), no Alicom queue token (the queue driver's
+// credentials, the token cache, failed: queue.ErrCredentials), or the queue itself.
+func classifyQueueError(err error) platform.ErrorType {
 	switch {
-	case strings.Contains(text, token.ErrNoCredentials.Error()):
+	case errors.Is(err, token.ErrNoCredentials):
 		return platform.CredentialsError
-	case strings.Contains(text, "token: "):
+	case errors.Is(err, queue.ErrCredentials):
 		return platform.TokenError
 	default:
 		return platform.QueueError

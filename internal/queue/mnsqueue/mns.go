@@ -286,6 +286,7 @@ func (m *Queue) receive(ctx context.Context, max int, wait time.Duration) ([]que
 	}
 	waitSec := m.receiveWait(ctx, wait)
 	start := time.Now()
+	queue.CountRequest(ctx)
 	ch := runSDK(func() ([]queue.Message, error) { return m.batchReceive(max, waitSec) })
 	select {
 	case r := <-ch:
@@ -359,6 +360,7 @@ func (m *Queue) delete(ctx context.Context, handles []string) ([]queue.DeleteFai
 	if err != nil {
 		return nil, k, err
 	}
+	queue.CountRequest(ctx)
 	ch := runSDK(func() (ali_mns.BatchMessageDeleteErrorResponse, error) { return m.batchDelete(handles) })
 	var r result[ali_mns.BatchMessageDeleteErrorResponse]
 	select {
