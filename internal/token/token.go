@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"strings"
 	"time"
+
+	"github.com/alicom-drain/alicom-drain/internal/redact"
 )
 
 // Token is the temporary STS credential Dybaseapi hands out for one message type's Alicom queue.
@@ -31,7 +33,7 @@ func (t Token) same(o Token) bool {
 // String shows the key id's prefix and the times, and hides the secret and the token.
 func (t Token) String() string {
 	return fmt.Sprintf("Token{AccessKeyID:%s AccessKeySecret:%s SecurityToken:%s CreateTime:%s ExpireTime:%s}",
-		redactID(t.AccessKeyID), redactSecret(t.AccessKeySecret), redactSecret(t.SecurityToken),
+		redact.ID(t.AccessKeyID), redact.Secret(t.AccessKeySecret), redact.Secret(t.SecurityToken),
 		formatTime(t.CreateTime), formatTime(t.ExpireTime))
 }
 
@@ -44,9 +46,9 @@ func (t Token) Format(f fmt.State, verb rune) { formatRedacted(f, verb, t.String
 // LogValue makes slog print the redacted form.
 func (t Token) LogValue() slog.Value {
 	return slog.GroupValue(
-		slog.String("access_key_id", redactID(t.AccessKeyID)),
-		slog.String("access_key_secret", redactSecret(t.AccessKeySecret)),
-		slog.String("security_token", redactSecret(t.SecurityToken)),
+		slog.String("access_key_id", redact.ID(t.AccessKeyID)),
+		slog.String("access_key_secret", redact.Secret(t.AccessKeySecret)),
+		slog.String("security_token", redact.Secret(t.SecurityToken)),
 		slog.Time("create_time", t.CreateTime),
 		slog.Time("expire_time", t.ExpireTime),
 	)
@@ -55,7 +57,7 @@ func (t Token) LogValue() slog.Value {
 // MarshalJSON writes the redacted form (see Credentials.MarshalJSON).
 func (t Token) MarshalJSON() ([]byte, error) {
 	return fmt.Appendf(nil, `{"AccessKeyID":%q,"AccessKeySecret":%q,"SecurityToken":%q,"CreateTime":%q,"ExpireTime":%q}`,
-		redactID(t.AccessKeyID), redactSecret(t.AccessKeySecret), redactSecret(t.SecurityToken),
+		redact.ID(t.AccessKeyID), redact.Secret(t.AccessKeySecret), redact.Secret(t.SecurityToken),
 		formatTime(t.CreateTime), formatTime(t.ExpireTime)), nil
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/alicom-drain/alicom-drain/internal/queue"
+	"github.com/alicom-drain/alicom-drain/internal/redact"
 )
 
 // DefaultEndpoint is the MNS endpoint of Alicom's account (cn-hangzhou), where every Alicom
@@ -416,12 +417,4 @@ func (m *Queue) mapError(op string, k keys, err error) error {
 }
 
 // redactKeys removes the request's secret and token from text the server or SDK produced.
-func redactKeys(s string, k keys) string {
-	for _, x := range []string{k.secret, k.token} {
-		if len(x) >= 4 {
-			s = strings.ReplaceAll(s, x, "(redacted)")
-			s = strings.ReplaceAll(s, url.QueryEscape(x), "(redacted)")
-		}
-	}
-	return s
-}
+func redactKeys(s string, k keys) string { return redact.From(s, k.secret, k.token) }
