@@ -8,15 +8,8 @@ import (
 	"os"
 	"strings"
 
+	"github.com/alicom-drain/alicom-drain/internal/config"
 	"github.com/alicom-drain/alicom-drain/internal/redact"
-)
-
-// Environment variables the default credential chain reads. They are the names Function Compute
-// uses for the function role's credentials and the Alibaba Cloud SDKs use for AccessKeys.
-const (
-	EnvAccessKeyID     = "ALIBABA_CLOUD_ACCESS_KEY_ID"
-	EnvAccessKeySecret = "ALIBABA_CLOUD_ACCESS_KEY_SECRET"
-	EnvSecurityToken   = "ALIBABA_CLOUD_SECURITY_TOKEN"
 )
 
 // ErrNoCredentials means the credential chain found no credentials for calling Dybaseapi.
@@ -96,20 +89,20 @@ func DefaultChain(getenv func(string) string) CredentialSource {
 			return c, nil
 		}
 		c := Credentials{
-			AccessKeyID:     strings.TrimSpace(getenv(EnvAccessKeyID)),
-			AccessKeySecret: strings.TrimSpace(getenv(EnvAccessKeySecret)),
-			SecurityToken:   strings.TrimSpace(getenv(EnvSecurityToken)),
+			AccessKeyID:     strings.TrimSpace(getenv(config.EnvAccessKeyID)),
+			AccessKeySecret: strings.TrimSpace(getenv(config.EnvAccessKeySecret)),
+			SecurityToken:   strings.TrimSpace(getenv(config.EnvSecurityToken)),
 		}
 		switch {
 		case c.Valid():
 			return c, nil
 		case c.AccessKeyID != "":
-			return Credentials{}, fmt.Errorf("%w: %s is set but %s is empty", ErrNoCredentials, EnvAccessKeyID, EnvAccessKeySecret)
+			return Credentials{}, fmt.Errorf("%w: %s is set but %s is empty", ErrNoCredentials, config.EnvAccessKeyID, config.EnvAccessKeySecret)
 		case c.AccessKeySecret != "":
-			return Credentials{}, fmt.Errorf("%w: %s is set but %s is empty", ErrNoCredentials, EnvAccessKeySecret, EnvAccessKeyID)
+			return Credentials{}, fmt.Errorf("%w: %s is set but %s is empty", ErrNoCredentials, config.EnvAccessKeySecret, config.EnvAccessKeyID)
 		}
 		return Credentials{}, fmt.Errorf("%w: the platform put none into the context and %s / %s (optionally %s) are not set",
-			ErrNoCredentials, EnvAccessKeyID, EnvAccessKeySecret, EnvSecurityToken)
+			ErrNoCredentials, config.EnvAccessKeyID, config.EnvAccessKeySecret, config.EnvSecurityToken)
 	}
 }
 

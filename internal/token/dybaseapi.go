@@ -82,13 +82,12 @@ type Fetcher interface {
 	Fetch(ctx context.Context, messageType, queueName string) (Token, error)
 }
 
-// DefaultDybaseapiEndpoint is the public Dybaseapi endpoint (cn-hangzhou).
-const DefaultDybaseapiEndpoint = "https://dybaseapi.aliyuncs.com"
-
 // DybaseapiConfig configures the Dybaseapi fetcher.
 type DybaseapiConfig struct {
-	// Endpoint is the Dybaseapi URL; default DefaultDybaseapiEndpoint. Any http or https URL
-	// works, e.g. "http://127.0.0.1:9911" for the local emulator.
+	// Endpoint is the Dybaseapi URL; required (the function takes it from
+	// config.Config.DybaseapiEndpoint, whose default is the public endpoint: the one place that
+	// fact is kept). Any http or https URL works, e.g. "http://127.0.0.1:9911" for the local
+	// emulator.
 	Endpoint string
 	// Region is the RegionId sent with the request; default "cn-hangzhou".
 	Region string
@@ -110,9 +109,6 @@ const DefaultMaxResponseBytes = 64 << 10
 var regionPattern = regexp.MustCompile(`^[a-zA-Z0-9_-]+$`)
 
 func (c DybaseapiConfig) withDefaults() DybaseapiConfig {
-	if c.Endpoint == "" {
-		c.Endpoint = DefaultDybaseapiEndpoint
-	}
 	if c.Region == "" {
 		c.Region = "cn-hangzhou"
 	}
@@ -131,6 +127,9 @@ func (c DybaseapiConfig) withDefaults() DybaseapiConfig {
 // Validate checks the configuration after defaults are applied; the error names the field.
 func (c DybaseapiConfig) Validate() error {
 	c = c.withDefaults()
+	if c.Endpoint == "" {
+		return errors.New("token: DybaseapiConfig.Endpoint is empty: want the Dybaseapi URL, e.g. https://dybaseapi.aliyuncs.com")
+	}
 	if _, err := parseEndpoint(c.Endpoint); err != nil {
 		return err
 	}

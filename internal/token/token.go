@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/alicom-drain/alicom-drain/internal/redact"
+	"github.com/alicom-drain/alicom-drain/shared/alicom"
 )
 
 // Token is the temporary STS credential Dybaseapi hands out for one message type's Alicom queue.
@@ -68,16 +69,12 @@ func formatTime(t time.Time) string {
 	return t.Format(time.RFC3339)
 }
 
-// shanghai is Beijing time. A fixed zone, not time.LoadLocation: function images often carry no
-// tzdata, and China has had no daylight saving time since 1991.
-var shanghai = time.FixedZone("UTC+8", 8*60*60)
-
 // ParseAlicomTime parses a Dybaseapi time ("2006-01-02 15:04:05", Beijing time, whatever the
 // machine's zone). RFC 3339 values (with their own offset) are accepted too, in case the API
 // ever answers in the ISO form other Alibaba Cloud APIs use.
 func ParseAlicomTime(s string) (time.Time, error) {
 	s = strings.TrimSpace(s)
-	if t, err := time.ParseInLocation(time.DateTime, s, shanghai); err == nil {
+	if t, err := time.ParseInLocation(time.DateTime, s, alicom.Beijing); err == nil {
 		return t, nil
 	}
 	if t, err := time.Parse(time.RFC3339, s); err == nil {

@@ -22,10 +22,6 @@ import (
 	"github.com/alicom-drain/alicom-drain/internal/redact"
 )
 
-// DefaultEndpoint is the MNS endpoint of Alicom's account (cn-hangzhou), where every Alicom
-// queue lives. International: https://1493622401794734.mns.ap-southeast-1.aliyuncs.com.
-const DefaultEndpoint = "https://1943695596114318.mns.cn-hangzhou.aliyuncs.com"
-
 // DefaultMaxResponseBytes bounds the body of one MNS answer. The largest answer MNS sends is a
 // batch receive of 16 messages of at most 64 KiB each: about 1.1 MiB with the XML around them
 // when the bodies are base64 (as Alicom's are); 4 MiB leaves room for bodies whose characters
@@ -38,9 +34,10 @@ const waitMargin = 3 * time.Second
 
 // Config configures a Queue.
 type Config struct {
-	// Endpoint is the MNS URL; default DefaultEndpoint. Any http or https URL works
-	// (http://127.0.0.1:9911, http://localhost:9911, http://[::1]:9911), whatever the SDK
-	// thinks of its host.
+	// Endpoint is the MNS URL; required (the function takes it from config.Config.MNSEndpoint,
+	// whose default is Alicom's endpoint: the one place that fact is kept). Any http or https
+	// URL works (http://127.0.0.1:9911, http://localhost:9911, http://[::1]:9911), whatever
+	// the SDK thinks of its host.
 	Endpoint string
 	// QueueName is the queue to consume, e.g. Alicom-Queue-1092397003988387-SmsReport.
 	QueueName string
@@ -68,9 +65,6 @@ type Config struct {
 var queueNamePattern = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9-]{0,255}$`)
 
 func (c Config) withDefaults() Config {
-	if c.Endpoint == "" {
-		c.Endpoint = DefaultEndpoint
-	}
 	if c.RequestTimeout == 0 {
 		c.RequestTimeout = 35 * time.Second
 	}
@@ -89,6 +83,9 @@ func (c Config) withDefaults() Config {
 // Validate checks the configuration after defaults are applied; the error names the field.
 func (c Config) Validate() error {
 	c = c.withDefaults()
+	if c.Endpoint == "" {
+		return errors.New("mnsqueue: Config.Endpoint is empty: want the MNS endpoint URL, e.g. https://<account id>.mns.cn-hangzhou.aliyuncs.com")
+	}
 	if _, err := parseEndpoint(c.Endpoint); err != nil {
 		return err
 	}
