@@ -1,8 +1,9 @@
-// Package mnsqueue is the queue.Queue driver for Alibaba Cloud MNS, through aliyun-mns-go-sdk.
-// It is the only package outside tools and tests that imports the MNS SDK: the SDK client and
-// its transport (sdk.go), the credentials the SDK signs with (credentials.go), the receive
-// decoder (fastdecode.go), and the mapping of SDK errors to the error kinds of package queue
-// (errors.go). SDK errors become queue's kinds here and nowhere else.
+// Package mnsqueue is the queue.Queue driver for Alibaba Cloud MNS, through aliyun-mns-go-sdk:
+// the SDK client and its transport (sdk.go, also used by internal/sink's MNS forward and the
+// tools), the credentials the SDK signs with (credentials.go), the receive decoder
+// (fastdecode.go), and the mapping of SDK errors to the error kinds of package queue
+// (errors.go). Outside tools and tests, only it and internal/sink import the MNS SDK; SDK
+// errors become queue's kinds here and nowhere else.
 package mnsqueue
 
 import (
