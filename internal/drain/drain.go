@@ -49,11 +49,11 @@ const (
 // Valid says whether m is one of the modes.
 func (m Mode) Valid() bool { return m == ModeDrain || m == ModeFollow }
 
-// MNS's limits (https://help.aliyun.com/document_detail/128343.html): messages per batch
-// request, and the longest long-poll wait.
+// MNS's limits (https://help.aliyun.com/document_detail/128343.html), which package queue
+// states for every driver: messages per batch request, and the longest long-poll wait.
 const (
-	maxBatch = 16
-	maxWait  = 30 * time.Second
+	maxBatch = queue.MaxBatch
+	maxWait  = queue.MaxWait
 )
 
 // abandonSlack is how long the drain waits for a Dispatch beyond the handler timeout (or

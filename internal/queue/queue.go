@@ -1,6 +1,7 @@
 // Package queue is the narrow boundary between the drain and a message queue: the Message the
-// drain receives, the Queue interface (receive, delete), and the error kinds the drain decides
-// on. It imports no SDK. Drivers live in their own packages (mnsqueue for Alibaba Cloud MNS,
+// drain receives, the Queue interface (receive, delete), the error kinds the drain decides on,
+// and the counter drivers report each request they send to (WithRequestCounter). It imports
+// no SDK. Drivers live in their own packages (mnsqueue for Alibaba Cloud MNS,
 // memqueue in memory) and return errors that wrap these kinds, so callers decide with errors.Is
 // without knowing the driver; queuetest holds the conformance suite every driver passes.
 package queue
