@@ -17,6 +17,7 @@ import (
 	sdkerrors "github.com/aliyun/alibaba-cloud-sdk-go/sdk/errors"
 	"github.com/aliyun/alibaba-cloud-sdk-go/services/dybaseapi"
 
+	"github.com/alicom-drain/alicom-drain/internal/config"
 	"github.com/alicom-drain/alicom-drain/internal/redact"
 )
 
@@ -89,7 +90,7 @@ type DybaseapiConfig struct {
 	// fact is kept). Any http or https URL works, e.g. "http://127.0.0.1:9911" for the local
 	// emulator.
 	Endpoint string
-	// Region is the RegionId sent with the request; default "cn-hangzhou".
+	// Region is the RegionId sent with the request; default config.DefaultRegion.
 	Region string
 	// Credentials are the caller's own keys; default DefaultChain(os.Getenv).
 	Credentials CredentialSource
@@ -110,7 +111,7 @@ var regionPattern = regexp.MustCompile(`^[a-zA-Z0-9_-]+$`)
 
 func (c DybaseapiConfig) withDefaults() DybaseapiConfig {
 	if c.Region == "" {
-		c.Region = "cn-hangzhou"
+		c.Region = config.DefaultRegion
 	}
 	if c.Credentials == nil {
 		c.Credentials = DefaultChain(nil)
