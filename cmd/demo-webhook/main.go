@@ -1,5 +1,5 @@
-// Command demo-webhook is what `make demo-webhook` runs: the drain function delivering Alicom
-// messages to a webhook. It starts the MNS + Dybaseapi emulator and a local receiver on
+// Command demo-webhook shows the drain function delivering Alicom messages to a webhook
+// (`go build -o bin/alicom-drain ./functions/alicom-drain && go run ./cmd/demo-webhook`). It starts the MNS + Dybaseapi emulator and a local receiver on
 // 127.0.0.1 that verifies every request with the Standard Webhooks library (as a receiver in
 // any language would), enqueues every sample body under events/messages, and runs the real
 // function binary: with the receiver down (every message kept, none
