@@ -632,3 +632,42 @@ func TestMNSReceiveReadsAnswersTheFastDecoderDeclines(t *testing.T) {
 		})
 	}
 }
+
+func TestRequestsAreCountedAsTheServerSawThem(t *testing.T) {
+	count := func(t *testing.T, a *alicomSetup, q queue.Queue) (counted, seen int64, err error) {
+		t.Helper()
+		var n atomic.Int64
+		before := a.srv.Stats().MNSRequests
+		_, err = q.Receive(queue.WithRequestCounter(context.Background(), &n), 1, 0)
+		return n.Load(), a.srv.Stats().MNSRequests - before, err
+	}
+	t.Run("a rejected token replaced within the call counts two", func(t *testing.T) {
+		a := newAlicomSetup(t)
+		q := a.queue(t, "SmsReport", nil)
+		a.send(t, 1)
+		drain(context.Background(), t, q)
+		a.srv.ExpireTokens()
+		if counted, seen, err := count(t, a, q); !errors.Is(err, queue.ErrEmpty) || counted != 2 || seen != 2 {
+			t.Fatalf("err %v, counted %d, the server saw %d; want ErrEmpty, 2 and 2", err, counted, seen)
+		}
+	})
+	t.Run("a rejected token whose refetch fails counts the one request sent", func(t *testing.T) {
+		a := newAlicomSetup(t)
+		q := a.queue(t, "SmsReport", nil)
+		a.send(t, 1)
+		drain(context.Background(), t, q)
+		a.srv.ExpireTokens()
+		a.srv.SetFault("QueryTokenForMnsQueue", mnslocal.Fault{Rate: 1, Kind: mnslocal.FaultInternalError})
+		if counted, seen, err := count(t, a, q); !errors.Is(err, queue.ErrCredentials) || counted != 1 || seen != 1 {
+			t.Fatalf("err %v, counted %d, the server saw %d; want ErrCredentials, 1 and 1", err, counted, seen)
+		}
+	})
+	t.Run("no token at all counts none", func(t *testing.T) {
+		a := newAlicomSetup(t)
+		q := a.queue(t, "SmsReport", nil)
+		a.srv.SetFault("QueryTokenForMnsQueue", mnslocal.Fault{Rate: 1, Kind: mnslocal.FaultInternalError})
+		if counted, seen, err := count(t, a, q); !errors.Is(err, queue.ErrCredentials) || counted != 0 || seen != 0 {
+			t.Fatalf("err %v, counted %d, the server saw %d; want ErrCredentials, 0 and 0", err, counted, seen)
+		}
+	})
+}
