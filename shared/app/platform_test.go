@@ -150,3 +150,19 @@ func TestThePushRoutersHandlerTimeoutFitsMNSsFiveSeconds(t *testing.T) {
 		t.Errorf("handler had %v, request budget %v: want both under MNS's 5 s", left, PushRequestTimeout)
 	}
 }
+
+func TestAQueueWhoseTokenIsRefusedReportsNoRequestAndATokenError(t *testing.T) {
+	e := newEnv(t, "SmsReport")
+	// Dybaseapi refuses a token for a queue that is not the type's: no request reaches MNS.
+	d := e.function(e.config(map[string]string{"ALICOM_QUEUE_NAMES": "SmsReport=No-Such-Queue"}), nil)
+	before := e.srv.Stats().MNSRequests
+	rep, err := e.invoke(context.Background(), d)
+	if platform.TypeOf(err) != platform.TokenError {
+		t.Fatalf("err = %v (%s), want a TokenError", err, platform.TypeOf(err))
+	}
+	q := rep.Queues[0]
+	if q.Stop != drain.StopError || q.Requests != 0 || e.srv.Stats().MNSRequests != before || !errors.Is(q.Err, queue.ErrCredentials) {
+		t.Fatalf("report %+v (Err %v), MNS saw %d requests; want stopped on the token with requests 0",
+			q.Report, q.Err, e.srv.Stats().MNSRequests-before)
+	}
+}
