@@ -1,5 +1,5 @@
-// Command demo-webhook is what `make demo-webhook` runs: the drain function delivering Alicom
-// messages to a webhook. It starts the MNS + Dybaseapi emulator and a local receiver on
+// Command demo-webhook shows the drain function delivering Alicom messages to a webhook
+// (`make demo-webhook`). It starts the MNS + Dybaseapi emulator and a local receiver on
 // 127.0.0.1 that verifies every request with the Standard Webhooks library (as a receiver in
 // any language would), enqueues every sample body under events/messages, and runs the real
 // function binary: with the receiver down (every message kept, none
@@ -20,7 +20,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -29,12 +28,13 @@ import (
 
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
+	"github.com/alicom-drain/alicom-drain/events"
 	"github.com/alicom-drain/alicom-drain/shared/mnslocal"
 )
 
 func main() {
 	function := flag.String("function", "bin/alicom-drain", "the drain function binary (make demo-webhook builds it)")
-	samples := flag.String("samples", "events/messages", "directory of sample bodies, <Type>[-variant].json")
+	samples := flag.String("samples", "", "directory of sample bodies, <Type>[-variant].json (default: the repository's events/messages, built in)")
 	event := flag.String("event", "events/fc-timer.json", "the platform event of each invocation")
 	batch := flag.Int("batch", 16, "WEBHOOK_BATCH_SIZE, 1..16")
 	flag.Parse()
@@ -226,25 +226,19 @@ func run(out io.Writer, function, samplesDir, event string, batch int) error {
 	return nil
 }
 
-// loadSamples reads <Type>[-variant].json files and encodes them as Alicom does: compact JSON,
-// base64 with padding.
+// loadSamples returns the sample bodies by message type, as Alicom queues them: package events'
+// own, or those in dir when it is set.
 func loadSamples(dir string) (map[string][]string, error) {
-	files, err := filepath.Glob(filepath.Join(dir, "*.json"))
-	if err != nil || len(files) == 0 {
-		return nil, fmt.Errorf("no sample bodies in %s (run from the repository's root)", dir)
-	}
-	out := map[string][]string{}
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
+	ms := events.Messages()
+	if dir != "" {
+		var err error
+		if ms, err = events.Load(os.DirFS(dir), "."); err != nil {
 			return nil, err
 		}
-		var compact bytes.Buffer
-		if err := json.Compact(&compact, b); err != nil {
-			return nil, fmt.Errorf("%s: %w", f, err)
-		}
-		typ, _, _ := strings.Cut(strings.TrimSuffix(filepath.Base(f), ".json"), "-")
-		out[typ] = append(out[typ], base64.StdEncoding.EncodeToString(compact.Bytes()))
+	}
+	out := map[string][]string{}
+	for _, m := range ms {
+		out[m.Type] = append(out[m.Type], m.Body)
 	}
 	return out, nil
 }

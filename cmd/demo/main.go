@@ -8,27 +8,25 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"sort"
 	"strings"
 	"time"
 
 	ali_mns "github.com/aliyun/aliyun-mns-go-sdk"
 
+	"github.com/alicom-drain/alicom-drain/events"
 	"github.com/alicom-drain/alicom-drain/internal/queue/mnsqueue"
 	"github.com/alicom-drain/alicom-drain/shared/mnslocal"
 )
 
 func main() {
 	function := flag.String("function", "bin/alicom-drain", "the drain function binary (make demo builds it)")
-	samples := flag.String("samples", "events/messages", "directory of sample bodies, <Type>[-variant].json")
+	samples := flag.String("samples", "", "directory of sample bodies, <Type>[-variant].json (default: the repository's events/messages, built in)")
 	event := flag.String("event", "events/fc-timer.json", "the platform event of the invocation")
 	flag.Parse()
 	if err := run(os.Stdout, *function, *samples, *event); err != nil {
@@ -119,26 +117,19 @@ func run(out io.Writer, function, samplesDir, event string) error {
 
 type sample struct{ name, body string }
 
-// loadSamples reads <Type>[-variant].json files and encodes them as Alicom does: compact JSON,
-// base64 with padding.
+// loadSamples returns the sample bodies by message type, as Alicom queues them: package events'
+// own, or those in dir when it is set.
 func loadSamples(dir string) (map[string][]sample, error) {
-	files, err := filepath.Glob(filepath.Join(dir, "*.json"))
-	if err != nil || len(files) == 0 {
-		return nil, fmt.Errorf("no sample bodies in %s (run from the repository's root)", dir)
-	}
-	out := map[string][]sample{}
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
+	ms := events.Messages()
+	if dir != "" {
+		var err error
+		if ms, err = events.Load(os.DirFS(dir), "."); err != nil {
 			return nil, err
 		}
-		var compact bytes.Buffer
-		if err := json.Compact(&compact, b); err != nil {
-			return nil, fmt.Errorf("%s: %w", f, err)
-		}
-		name := strings.TrimSuffix(filepath.Base(f), ".json")
-		typ, _, _ := strings.Cut(name, "-")
-		out[typ] = append(out[typ], sample{name: name, body: base64.StdEncoding.EncodeToString(compact.Bytes())})
+	}
+	out := map[string][]sample{}
+	for _, m := range ms {
+		out[m.Type] = append(out[m.Type], sample{name: m.Name, body: m.Body})
 	}
 	return out, nil
 }

@@ -19,7 +19,8 @@ import (
 )
 
 // Defaults. The endpoints are Alicom's fixed ones for mainland China; the international pair is
-// documented in the README. The project's other packages take them from here.
+// documented in the README. They are kept here only: the queue driver (mnsqueue) and the token
+// fetcher (token.Dybaseapi) have no default endpoint and are given these through Config.
 const (
 	DefaultMessageTypes      = "SmsReport,SmsUp"
 	DefaultMNSEndpoint       = "https://1943695596114318.mns.cn-hangzhou.aliyuncs.com"
@@ -28,7 +29,8 @@ const (
 )
 
 // The variables that carry the caller's own Alibaba Cloud keys: the names Function Compute uses
-// for the function role's credentials and the Alibaba Cloud SDKs use for AccessKeys.
+// for the function role's credentials and the Alibaba Cloud SDKs use for AccessKeys. The token
+// package's credential chain reads them by these names at each call (role keys rotate).
 const (
 	EnvAccessKeyID     = "ALIBABA_CLOUD_ACCESS_KEY_ID"
 	EnvAccessKeySecret = "ALIBABA_CLOUD_ACCESS_KEY_SECRET"

@@ -49,11 +49,11 @@ const (
 // Valid says whether m is one of the modes.
 func (m Mode) Valid() bool { return m == ModeDrain || m == ModeFollow }
 
-// MNS's limits (https://help.aliyun.com/document_detail/128343.html): messages per batch
-// request, and the longest long-poll wait.
+// MNS's limits (https://help.aliyun.com/document_detail/128343.html), which package queue
+// states for every driver: messages per batch request, and the longest long-poll wait.
 const (
-	maxBatch = 16
-	maxWait  = 30 * time.Second
+	maxBatch = queue.MaxBatch
+	maxWait  = queue.MaxWait
 )
 
 // abandonSlack is how long the drain waits for a Dispatch beyond the handler timeout (or
@@ -216,11 +216,19 @@ type Report struct {
 	// DeleteFailed are handled messages that may still be in the queue and may be delivered
 	// again: the delete failed, ran out of attempts or time, or found the receipt handle stale
 	// when the message's visibility may have run out.
-	DeleteFailed int64      `json:"delete_failed"`
-	Requests     int64      `json:"requests"`
-	Stop         StopReason `json:"stop_reason"`
-	Error        string     `json:"error,omitempty"`
-	DurationMS   int64      `json:"duration_ms"`
+	DeleteFailed int64 `json:"delete_failed"`
+	// Requests are the receive and delete requests that reached the queue's server (what MNS
+	// bills): a call that could not get credentials sent none, one whose rejected token the
+	// driver replaced within it sent two (see queue.WithRequestCounter).
+	Requests int64      `json:"requests"`
+	Stop     StopReason `json:"stop_reason"`
+	// Error is the text of Err.
+	Error string `json:"error,omitempty"`
+	// Err is the error the queue stopped on (Stop is StopError) or that a destination is down
+	// with (StopDestinationDown); nil otherwise. It wraps package queue's error kinds, so
+	// callers classify it with errors.Is rather than by its text.
+	Err        error `json:"-"`
+	DurationMS int64 `json:"duration_ms"`
 }
 
 // Result is the outcome of one Run: a report per queue, in the order of the sources.
@@ -373,7 +381,7 @@ func drainOne(ctx context.Context, src Source, d Dispatcher, o Options, start ti
 	if dl, ok := ctx.Deadline(); ok {
 		r.deadline = dl
 	}
-	r.recvCtx, r.cancelRecv = context.WithCancel(ctx)
+	r.recvCtx, r.cancelRecv = context.WithCancel(queue.WithRequestCounter(ctx, &r.requests))
 	defer r.cancelRecv()
 	r.budget.Store(-1)
 	if o.MaxMessages > 0 {
@@ -393,7 +401,7 @@ func drainOne(ctx context.Context, src Source, d Dispatcher, o Options, start ti
 		Stop: r.reason, DurationMS: o.Now().Sub(start).Milliseconds(),
 	}
 	if r.lastErr != nil {
-		rep.Error = r.lastErr.Error()
+		rep.Error, rep.Err = r.lastErr.Error(), r.lastErr
 	}
 	level := slog.LevelInfo
 	if rep.Stop == StopError || rep.Stop == StopDestinationDown || rep.Failed > 0 || rep.DeleteFailed > 0 {
@@ -595,9 +603,11 @@ func (r *run) receiveLoop() {
 }
 
 // retryable says whether an error may pass by itself: the queue driver does not retry, the
-// drain does.
+// drain does. A rejected token (queue.ErrTokenRejected, expired ones included) is not: the
+// driver already replaced it once within the call, and a credentials failure is retried only
+// when it also wraps queue.ErrTransport (the token service may come back).
 func retryable(err error) bool {
-	return errors.Is(err, queue.ErrTransport) || errors.Is(err, queue.ErrThrottled) || errors.Is(err, queue.ErrTokenExpired)
+	return errors.Is(err, queue.ErrTransport) || errors.Is(err, queue.ErrThrottled)
 }
 
 func (r *run) receive(n int, wait time.Duration) ([]queue.Message, error) {
@@ -610,7 +620,6 @@ func (r *run) receive(n int, wait time.Duration) ([]queue.Message, error) {
 		r.log.Warn("receive failed, retrying", "error", err)
 		return true
 	}, func(ctx context.Context, attempt int) error {
-		r.requests.Add(1)
 		var err error
 		msgs, err = r.src.Queue.Receive(ctx, n, wait)
 		return err
@@ -802,7 +811,7 @@ var errPartial = errors.New("drain: some deletes failed for a passing reason")
 // the attempts and the deadline, and never after ctx was cancelled. Each message is counted
 // Deleted or DeleteFailed, by the rule in Report.
 func (r *run) delete(batch []toDelete) {
-	budget := context.WithoutCancel(r.ctx)
+	budget := queue.WithRequestCounter(context.WithoutCancel(r.ctx), &r.requests)
 	if !r.deadline.IsZero() {
 		var cancel context.CancelFunc
 		budget, cancel = context.WithDeadline(budget, r.deadline)
@@ -813,7 +822,6 @@ func (r *run) delete(batch []toDelete) {
 	err := retry.Do(budget, p, func(err error) bool {
 		return len(pending) > 0 && r.ctx.Err() == nil && retryableDelete(err)
 	}, func(ctx context.Context, attempt int) error {
-		r.requests.Add(1)
 		ctx, cancel := context.WithTimeout(ctx, r.o.DeleteTimeout)
 		defer cancel()
 		handles := make([]string, len(pending))

@@ -403,6 +403,12 @@ func TestHandledMessagesAreDeletedEvenWhenTheInvocationIsCancelled(t *testing.T)
 		cancel() // the platform tears the invocation down while handlers run
 		return dispatch.Handled, nil
 	})
+	var receives atomic.Int32
+	q.onReceive = func() {
+		if receives.Add(1) > 1 {
+			<-ctx.Done() // a later receive must not find the queue empty before the handlers ran
+		}
+	}
 	rep := runOne(t, ctx, q, d, testOptions())
 	if rep.Deleted != 5 || rep.Stop != StopCanceled {
 		t.Fatalf("report = %+v", rep)
@@ -497,10 +503,20 @@ func TestAHungHandler(t *testing.T) {
 
 func TestPassingReceiveFailuresAreRetried(t *testing.T) {
 	q, _ := newQueue(t, 3)
-	q.failEach("receive", queue.ErrTransport, queue.ErrTokenExpired, queue.ErrThrottled)
+	tokenServiceDown := fmt.Errorf("%w: %w: token service unreachable", queue.ErrCredentials, queue.ErrTransport)
+	q.failEach("receive", queue.ErrTransport, tokenServiceDown, queue.ErrThrottled)
 	rep := runOne(t, context.Background(), q, dispatcherFunc(handleAll), testOptions())
-	if rep.Deleted != 3 || rep.Stop != StopEmpty || rep.Requests != 6 {
-		t.Fatalf("report = %+v (want 3 failed + 1 good + 1 empty receives and 1 delete)", rep)
+	if receives, _, _, _ := q.stats(); receives != 5 || rep.Deleted != 3 || rep.Stop != StopEmpty || rep.Requests != 5 {
+		t.Fatalf("receives = %d, report = %+v (want 2 failed + 1 good + 1 empty receive requests and 1 delete; the credentials failure sent none)", receives, rep)
+	}
+}
+
+func TestRequestsCountOnlyWhatReachedTheQueue(t *testing.T) {
+	q, _ := newQueue(t, 3)
+	q.failEach("receive", fmt.Errorf("%w: token: QueryTokenForMnsQueue refused", queue.ErrCredentials))
+	rep := runOne(t, context.Background(), q, dispatcherFunc(handleAll), testOptions())
+	if rep.Requests != 0 || rep.Stop != StopError || !errors.Is(rep.Err, queue.ErrCredentials) || rep.Error != rep.Err.Error() {
+		t.Fatalf("report = %+v, Err = %v (want no request, stopped on the credentials error)", rep, rep.Err)
 	}
 }
 
@@ -555,6 +571,9 @@ func TestAFailureThatDoesNotPassStopsTheQueueWithItsError(t *testing.T) {
 		errs []error
 	}{
 		{"access denied is not retried", []error{fmt.Errorf("%w: AccessDenied", queue.ErrAccessDenied)}},
+		{"a rejected token is not retried (the driver replaced it once already)", []error{queue.ErrTokenRejected}},
+		{"an expired token is not retried (the driver replaced it once already)", []error{queue.ErrTokenExpired}},
+		{"a refused token fetch is not retried", []error{fmt.Errorf("%w: refused", queue.ErrCredentials)}},
 		{"a missing queue is not retried", []error{queue.ErrQueueNotExist}},
 		{"transport failures are retried only so often", []error{queue.ErrTransport, queue.ErrTransport, queue.ErrTransport, queue.ErrTransport}},
 	}
@@ -569,6 +588,9 @@ func TestAFailureThatDoesNotPassStopsTheQueueWithItsError(t *testing.T) {
 			rep := res.Queues[0]
 			if rep.Stop != StopError || rep.Received != 0 || q.receives != len(tt.errs) {
 				t.Fatalf("receives = %d, report = %+v", q.receives, rep)
+			}
+			if last := tt.errs[len(tt.errs)-1]; !errors.Is(rep.Err, last) {
+				t.Fatalf("report.Err = %v, want it to wrap %v", rep.Err, last)
 			}
 			if res.Err() == nil || !strings.Contains(res.Err().Error(), "test-queue: ") {
 				t.Fatalf("Result.Err() = %v", res.Err())

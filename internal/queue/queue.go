@@ -1,6 +1,7 @@
 // Package queue is the narrow boundary between the drain and a message queue: the Message the
-// drain receives, the Queue interface (receive, delete), and the error kinds the drain decides
-// on. It imports no SDK. Drivers live in their own packages (mnsqueue for Alibaba Cloud MNS,
+// drain receives, the Queue interface (receive, delete), the error kinds the drain decides on,
+// and the counter drivers report each request they send to (WithRequestCounter). It imports
+// no SDK. Drivers live in their own packages (mnsqueue for Alibaba Cloud MNS,
 // memqueue in memory) and return errors that wrap these kinds, so callers decide with errors.Is
 // without knowing the driver; queuetest holds the conformance suite every driver passes.
 package queue
@@ -8,6 +9,7 @@ package queue
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"time"
 )
 
@@ -60,14 +62,16 @@ var (
 	// ErrTokenRejected means the server refused the request's temporary token itself: expired,
 	// revoked, unknown to the server (its issuer forgot the key) or not matching its secret.
 	// A driver whose credentials can be refreshed has already fetched a new token and retried
-	// once before returning it. Each driver documents which answers map here.
+	// once before returning it, so the caller should not retry: the fresh token was rejected
+	// too, or there is none. Each driver documents which answers map here.
 	ErrTokenRejected = errors.New("queue: security token rejected")
 	// ErrTokenExpired is the ErrTokenRejected case of a token the server says has expired;
-	// an error of this kind matches ErrTokenRejected too.
+	// an error of this kind matches ErrTokenRejected too (and is not worth a retry either).
 	ErrTokenExpired error = &subKind{"queue: security token expired", ErrTokenRejected}
 	// ErrCredentials means the driver's credential provider could not provide credentials
 	// (for an Alicom queue: the token could not be fetched); the provider's error is wrapped
-	// too, and ErrTransport as well when the provider said its failure may pass.
+	// too, and ErrTransport as well when the provider said its failure may pass. The request
+	// that needed them was not sent.
 	ErrCredentials    = errors.New("queue: credentials unavailable")
 	ErrThrottled      = errors.New("queue: throttled")
 	ErrTransport      = errors.New("queue: transport failure")
@@ -82,3 +86,22 @@ type subKind struct {
 
 func (k *subKind) Error() string { return k.msg }
 func (k *subKind) Unwrap() error { return k.parent }
+
+type requestCounterKey struct{}
+
+// WithRequestCounter returns ctx carrying n: a driver called with the returned context (or one
+// derived from it) adds one to n for every request it sends to its server. So a call that sent
+// none (its credentials could not be had, its arguments were invalid) counts nothing, and one
+// that sent two (a rejected token replaced within the call) counts two: n is what the server
+// saw, and billed.
+func WithRequestCounter(ctx context.Context, n *atomic.Int64) context.Context {
+	return context.WithValue(ctx, requestCounterKey{}, n)
+}
+
+// CountRequest adds one to the counter ctx carries, if any. Drivers call it for every request
+// they send, just before sending it.
+func CountRequest(ctx context.Context) {
+	if n, ok := ctx.Value(requestCounterKey{}).(*atomic.Int64); ok {
+		n.Add(1)
+	}
+}

@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
-	"net/url"
 	"regexp"
 	"strings"
 	"sync"
@@ -18,6 +16,7 @@ import (
 	gerrors "github.com/gogap/errors"
 	"github.com/valyala/fasthttp"
 
+	"github.com/alicom-drain/alicom-drain/internal/queue/mnsqueue"
 	"github.com/alicom-drain/alicom-drain/internal/token"
 	"github.com/alicom-drain/alicom-drain/shared/dispatch"
 )
@@ -27,10 +26,6 @@ const (
 	maxBatchBytes   = 64 << 10
 	maxMessageBytes = 64 << 10
 )
-
-// sdkPlaceholderHost is what the SDK is given when the endpoint's host is not an MNS-shaped
-// name: its constructor panics unless the host has exactly 5 dot-separated parts.
-const sdkPlaceholderHost = "1943695596114318.mns.cn-hangzhou.aliyuncs.com"
 
 // ForwardConfig configures a Forward sink.
 type ForwardConfig struct {
@@ -55,8 +50,9 @@ type ForwardConfig struct {
 // reads the forwarded ones too. Nothing is retried inside the sink: a failed send keeps the
 // message in its Alicom queue, which delivers it again.
 //
-// It uses aliyun-mns-go-sdk, like internal/queue/mnsqueue: forwarding is a driver-like edge
-// speaking MNS's signed XML API, and the SDK is the reference implementation of it.
+// It uses aliyun-mns-go-sdk through the client mnsqueue.NewSDKClient builds: forwarding is a
+// driver-like edge speaking MNS's signed XML API, and the SDK is the reference implementation
+// of it.
 type Forward struct {
 	client  ali_mns.MNSClient
 	hc      *fasthttp.HostClient
@@ -70,7 +66,7 @@ type Forward struct {
 }
 
 // NewForward validates cfg and returns the sink. The SDK's panics become errors.
-func NewForward(cfg ForwardConfig) (f *Forward, err error) {
+func NewForward(cfg ForwardConfig) (*Forward, error) {
 	if cfg.Credentials == nil {
 		return nil, errors.New("sink: ForwardConfig.Credentials is nil: expected token.DefaultChain or another CredentialSource")
 	}
@@ -83,45 +79,17 @@ func NewForward(cfg ForwardConfig) (f *Forward, err error) {
 	if cfg.Timeout < 0 || cfg.MaxConns < 0 {
 		return nil, fmt.Errorf("sink: ForwardConfig.Timeout %s / MaxConns %d: expected positive values", cfg.Timeout, cfg.MaxConns)
 	}
-	u, err := url.Parse(cfg.Endpoint)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" || (u.Path != "" && u.Path != "/") || u.User != nil {
-		return nil, fmt.Errorf("sink: ForwardConfig.Endpoint %q: expected scheme://host[:port] only", cfg.Endpoint)
-	}
-	isTLS := u.Scheme == "https"
-	port := u.Port()
-	if port == "" {
-		port = map[bool]string{true: "443", false: "80"}[isTLS]
-	}
-	sdkHost := u.Hostname()
-	if len(strings.Split(sdkHost, ".")) != 5 || net.ParseIP(sdkHost) != nil {
-		sdkHost = sdkPlaceholderHost
-	}
-	hc := &fasthttp.HostClient{
-		Addr: net.JoinHostPort(u.Hostname(), port), IsTLS: isTLS, DialDualStack: true,
-		ReadTimeout: cfg.Timeout, WriteTimeout: cfg.Timeout,
-		MaxConns: cfg.MaxConns, MaxConnWaitTimeout: cfg.Timeout,
-		// One request per send: a resent send could duplicate messages in the target.
-		MaxIdemponentCallAttempts: 1,
-		RetryIf:                   func(*fasthttp.Request) bool { return false },
-		DisablePathNormalizing:    true,
-		MaxResponseBodySize:       1 << 20,
-	}
+	// The client mnsqueue builds (any endpoint, our transport, no retries: a resent send could
+	// duplicate messages in the target), with a 1 MiB answer limit: a send's answer is small.
 	cred := &stashedCredential{}
-	defer func() {
-		if r := recover(); r != nil {
-			f, err = nil, fmt.Errorf("sink: the MNS SDK refused endpoint %q: %v", cfg.Endpoint, r)
-		}
-	}()
-	client := ali_mns.NewAliMNSClientWithConfig(ali_mns.AliMNSClientConfig{
-		EndPoint: u.Scheme + "://" + sdkHost, AccessKeyId: "placeholder", Credential: cred,
-		TimeoutSecond: int64((cfg.Timeout + time.Second - 1) / time.Second), MaxConnsPerHost: cfg.MaxConns,
+	c, err := mnsqueue.NewSDKClient(mnsqueue.SDKClientConfig{
+		Endpoint: cfg.Endpoint, Credential: cred, RequestTimeout: cfg.Timeout, MaxConns: cfg.MaxConns,
+		MaxResponseBytes: 1 << 20,
 	})
-	tr := hostTransport{hc: hc}
-	if sdkHost != u.Hostname() {
-		tr.host = u.Host
+	if err != nil {
+		return nil, fmt.Errorf("sink: ForwardConfig.Endpoint: %w", err)
 	}
-	client.SetTransport(tr)
-	return &Forward{client: client, hc: hc, cred: cred, creds: cfg.Credentials, timeout: cfg.Timeout, linger: cfg.Linger,
+	return &Forward{client: c.MNSClient, hc: c.Conns, cred: cred, creds: cfg.Credentials, timeout: cfg.Timeout, linger: cfg.Linger,
 		batchers: map[string]*batcher[string]{}}, nil
 }
 
@@ -356,20 +324,6 @@ func shorten(s string) string {
 		return s[:max] + "…"
 	}
 	return s
-}
-
-// hostTransport sends the SDK's requests through our HostClient (our timeouts, our connection
-// limit, no retries), putting the real host back when the SDK was given a placeholder.
-type hostTransport struct {
-	hc   *fasthttp.HostClient
-	host string
-}
-
-func (t hostTransport) RoundTrip(_ *fasthttp.HostClient, req *fasthttp.Request, resp *fasthttp.Response) (bool, error) {
-	if t.host != "" {
-		req.URI().SetHost(t.host)
-	}
-	return false, t.hc.Do(req, resp)
 }
 
 // stashedCredential is the credentials-go Credential the SDK asks on every request.

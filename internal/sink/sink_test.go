@@ -8,12 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/alicom-drain/alicom-drain/events"
 	"github.com/alicom-drain/alicom-drain/shared/dispatch"
 )
 
@@ -38,13 +37,16 @@ func logLines(t *testing.T) (*slog.Logger, func() []map[string]any) {
 	}
 }
 
+// fixture returns the JSON of the sample body name (package events).
 func fixture(t testing.TB, name string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("../../events/messages", name+".json"))
-	if err != nil {
-		t.Fatal(err)
+	for _, m := range events.Messages() {
+		if m.Name == name {
+			return m.JSON
+		}
 	}
-	return b
+	t.Fatalf("no sample %q in package events", name)
+	return nil
 }
 
 func queued(id, typ string, jsonBody []byte) *dispatch.Message {

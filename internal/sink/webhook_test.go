@@ -7,14 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/alicom-drain/alicom-drain/events"
 	"github.com/alicom-drain/alicom-drain/shared/alicom"
 	"github.com/alicom-drain/alicom-drain/shared/dispatch"
 )
@@ -33,31 +32,21 @@ func newTestWebhook(t testing.TB, url string, batch int, mod ...func(*WebhookCon
 	return w
 }
 
-// fixtures returns every sample body under events/messages: file name -> (type, JSON).
+// fixtures returns every sample body of package events: name -> (type, JSON).
 func fixtures(t testing.TB) map[string]struct {
 	typ  string
 	body []byte
 } {
 	t.Helper()
-	files, err := filepath.Glob("../../events/messages/*.json")
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no fixtures: %v", err)
-	}
 	out := map[string]struct {
 		typ  string
 		body []byte
 	}{}
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		name := strings.TrimSuffix(filepath.Base(f), ".json")
-		typ, _, _ := strings.Cut(name, "-")
-		out[name] = struct {
+	for _, m := range events.Messages() {
+		out[m.Name] = struct {
 			typ  string
 			body []byte
-		}{typ, b}
+		}{m.Type, m.JSON}
 	}
 	return out
 }

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/alicom-drain/alicom-drain/internal/redact"
 	"github.com/alicom-drain/alicom-drain/internal/retry"
 )
 
@@ -239,7 +240,7 @@ func (c *Cache) logFetch(ctx context.Context, messageType, queueName string, tok
 	if err == nil {
 		c.opts.Logger.LogAttrs(ctx, slog.LevelInfo, "alicom token fetched",
 			slog.String("message_type", messageType), slog.String("queue", queueName),
-			slog.String("access_key_id", redactID(tok.AccessKeyID)),
+			slog.String("access_key_id", redact.ID(tok.AccessKeyID)),
 			slog.Time("expire_time", tok.ExpireTime), slog.Int64("took_ms", took.Milliseconds()),
 			slog.Int("attempts", attempts), slog.Int64("fetches", fetches))
 		return
@@ -310,7 +311,7 @@ func (c *Cache) Reject(messageType string, stale Token) bool {
 	if !e.replacedAt.IsZero() && now.Sub(e.replacedAt) < c.opts.RejectionHoldoff {
 		c.mu.Unlock()
 		c.opts.Logger.Warn("alicom token rejected by the queue server again, right after a refetch; keeping it",
-			slog.String("message_type", messageType), slog.String("access_key_id", redactID(stale.AccessKeyID)),
+			slog.String("message_type", messageType), slog.String("access_key_id", redact.ID(stale.AccessKeyID)),
 			slog.Duration("holdoff", c.opts.RejectionHoldoff))
 		return false
 	}
@@ -318,7 +319,7 @@ func (c *Cache) Reject(messageType string, stale Token) bool {
 	e.replacing = true
 	c.mu.Unlock()
 	c.opts.Logger.Info("alicom token rejected by the queue server; dropped, the next call fetches a new one",
-		slog.String("message_type", messageType), slog.String("access_key_id", redactID(stale.AccessKeyID)))
+		slog.String("message_type", messageType), slog.String("access_key_id", redact.ID(stale.AccessKeyID)))
 	return true
 }
 

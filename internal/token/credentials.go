@@ -7,14 +7,9 @@ import (
 	"log/slog"
 	"os"
 	"strings"
-)
 
-// Environment variables the default credential chain reads. They are the names Function Compute
-// uses for the function role's credentials and the Alibaba Cloud SDKs use for AccessKeys.
-const (
-	EnvAccessKeyID     = "ALIBABA_CLOUD_ACCESS_KEY_ID"
-	EnvAccessKeySecret = "ALIBABA_CLOUD_ACCESS_KEY_SECRET"
-	EnvSecurityToken   = "ALIBABA_CLOUD_SECURITY_TOKEN"
+	"github.com/alicom-drain/alicom-drain/internal/config"
+	"github.com/alicom-drain/alicom-drain/internal/redact"
 )
 
 // ErrNoCredentials means the credential chain found no credentials for calling Dybaseapi.
@@ -35,7 +30,7 @@ func (c Credentials) Valid() bool { return c.AccessKeyID != "" && c.AccessKeySec
 // String shows the key id's prefix and hides the secret and the token.
 func (c Credentials) String() string {
 	return fmt.Sprintf("Credentials{AccessKeyID:%s AccessKeySecret:%s SecurityToken:%s}",
-		redactID(c.AccessKeyID), redactSecret(c.AccessKeySecret), redactSecret(c.SecurityToken))
+		redact.ID(c.AccessKeyID), redact.Secret(c.AccessKeySecret), redact.Secret(c.SecurityToken))
 }
 
 // GoString is String, so %#v is as safe as %v.
@@ -49,9 +44,9 @@ func (c Credentials) Format(f fmt.State, verb rune) {
 // LogValue makes slog print the redacted form.
 func (c Credentials) LogValue() slog.Value {
 	return slog.GroupValue(
-		slog.String("access_key_id", redactID(c.AccessKeyID)),
-		slog.String("access_key_secret", redactSecret(c.AccessKeySecret)),
-		slog.String("security_token", redactSecret(c.SecurityToken)),
+		slog.String("access_key_id", redact.ID(c.AccessKeyID)),
+		slog.String("access_key_secret", redact.Secret(c.AccessKeySecret)),
+		slog.String("security_token", redact.Secret(c.SecurityToken)),
 	)
 }
 
@@ -59,7 +54,7 @@ func (c Credentials) LogValue() slog.Value {
 // JSON log line of a struct holding them must not leak them.
 func (c Credentials) MarshalJSON() ([]byte, error) {
 	return fmt.Appendf(nil, `{"AccessKeyID":%q,"AccessKeySecret":%q,"SecurityToken":%q}`,
-		redactID(c.AccessKeyID), redactSecret(c.AccessKeySecret), redactSecret(c.SecurityToken)), nil
+		redact.ID(c.AccessKeyID), redact.Secret(c.AccessKeySecret), redact.Secret(c.SecurityToken)), nil
 }
 
 // CredentialSource returns the credentials to call Dybaseapi with for the current invocation.
@@ -94,20 +89,20 @@ func DefaultChain(getenv func(string) string) CredentialSource {
 			return c, nil
 		}
 		c := Credentials{
-			AccessKeyID:     strings.TrimSpace(getenv(EnvAccessKeyID)),
-			AccessKeySecret: strings.TrimSpace(getenv(EnvAccessKeySecret)),
-			SecurityToken:   strings.TrimSpace(getenv(EnvSecurityToken)),
+			AccessKeyID:     strings.TrimSpace(getenv(config.EnvAccessKeyID)),
+			AccessKeySecret: strings.TrimSpace(getenv(config.EnvAccessKeySecret)),
+			SecurityToken:   strings.TrimSpace(getenv(config.EnvSecurityToken)),
 		}
 		switch {
 		case c.Valid():
 			return c, nil
 		case c.AccessKeyID != "":
-			return Credentials{}, fmt.Errorf("%w: %s is set but %s is empty", ErrNoCredentials, EnvAccessKeyID, EnvAccessKeySecret)
+			return Credentials{}, fmt.Errorf("%w: %s is set but %s is empty", ErrNoCredentials, config.EnvAccessKeyID, config.EnvAccessKeySecret)
 		case c.AccessKeySecret != "":
-			return Credentials{}, fmt.Errorf("%w: %s is set but %s is empty", ErrNoCredentials, EnvAccessKeySecret, EnvAccessKeyID)
+			return Credentials{}, fmt.Errorf("%w: %s is set but %s is empty", ErrNoCredentials, config.EnvAccessKeySecret, config.EnvAccessKeyID)
 		}
 		return Credentials{}, fmt.Errorf("%w: the platform put none into the context and %s / %s (optionally %s) are not set",
-			ErrNoCredentials, EnvAccessKeyID, EnvAccessKeySecret, EnvSecurityToken)
+			ErrNoCredentials, config.EnvAccessKeyID, config.EnvAccessKeySecret, config.EnvSecurityToken)
 	}
 }
 
@@ -119,27 +114,6 @@ func StaticSource(c Credentials) CredentialSource {
 		}
 		return c, nil
 	}
-}
-
-const redacted = "(redacted)"
-
-// redactID keeps a short prefix of a key id ("LTAI", "STS.") so operators can tell keys apart.
-func redactID(id string) string {
-	switch {
-	case id == "":
-		return `""`
-	case len(id) <= 8:
-		return redacted
-	default:
-		return id[:4] + "…" + redacted
-	}
-}
-
-func redactSecret(s string) string {
-	if s == "" {
-		return `""`
-	}
-	return redacted
 }
 
 func formatRedacted(f fmt.State, verb rune, s, gos string) {

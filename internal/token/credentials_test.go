@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/alicom-drain/alicom-drain/internal/config"
 )
 
 const (
@@ -74,7 +76,7 @@ func TestSecretsNeverAppearInAnyTextualForm(t *testing.T) {
 func TestDefaultChain(t *testing.T) {
 	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
 	fromCtx := Credentials{AccessKeyID: "ctx-id", AccessKeySecret: "ctx-secret", SecurityToken: "ctx-token"}
-	full := map[string]string{EnvAccessKeyID: "env-id", EnvAccessKeySecret: "env-secret", EnvSecurityToken: "env-token"}
+	full := map[string]string{config.EnvAccessKeyID: "env-id", config.EnvAccessKeySecret: "env-secret", config.EnvSecurityToken: "env-token"}
 	tests := []struct {
 		name    string
 		ctx     context.Context
@@ -86,16 +88,16 @@ func TestDefaultChain(t *testing.T) {
 		{name: "the environment is used when the context has none", ctx: context.Background(), env: full,
 			want: Credentials{AccessKeyID: "env-id", AccessKeySecret: "env-secret", SecurityToken: "env-token"}},
 		{name: "the security token is optional (AccessKey of a RAM user)", ctx: context.Background(),
-			env:  map[string]string{EnvAccessKeyID: "id", EnvAccessKeySecret: "secret"},
+			env:  map[string]string{config.EnvAccessKeyID: "id", config.EnvAccessKeySecret: "secret"},
 			want: Credentials{AccessKeyID: "id", AccessKeySecret: "secret"}},
 		{name: "incomplete credentials in the context are ignored", ctx: WithCredentials(context.Background(), Credentials{AccessKeyID: "only-id"}), env: full,
 			want: Credentials{AccessKeyID: "env-id", AccessKeySecret: "env-secret", SecurityToken: "env-token"}},
 		{name: "a key id without secret names the missing variable", ctx: context.Background(),
-			env: map[string]string{EnvAccessKeyID: "id"}, wantErr: EnvAccessKeySecret + " is empty"},
+			env: map[string]string{config.EnvAccessKeyID: "id"}, wantErr: config.EnvAccessKeySecret + " is empty"},
 		{name: "a secret without key id names the missing variable", ctx: context.Background(),
-			env: map[string]string{EnvAccessKeySecret: "secret"}, wantErr: EnvAccessKeyID + " is empty"},
+			env: map[string]string{config.EnvAccessKeySecret: "secret"}, wantErr: config.EnvAccessKeyID + " is empty"},
 		{name: "nothing at all names every variable", ctx: context.Background(), env: map[string]string{},
-			wantErr: EnvAccessKeyID + " / " + EnvAccessKeySecret},
+			wantErr: config.EnvAccessKeyID + " / " + config.EnvAccessKeySecret},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,5 +1,6 @@
 // Package token owns the Alicom side of queue access: finding the caller's own credentials (the
-// platform's role or AccessKeys from the environment), calling Dybaseapi QueryTokenForMnsQueue for
+// FC invocation's role, AccessKeys from the environment, or on Lambda an AWS Secrets Manager
+// secret read at run time), calling Dybaseapi QueryTokenForMnsQueue for
 // the temporary STS token that opens an Alicom-owned MNS queue, and caching that token per message
 // type for the life of a warm instance: refreshed ahead of expiry, one fetch at a time, a fetch
 // that failed for a passing reason retried (internal/retry) within the caller's deadline, and a

@@ -16,6 +16,9 @@ import (
 	sdkcreds "github.com/aliyun/alibaba-cloud-sdk-go/sdk/auth/credentials"
 	sdkerrors "github.com/aliyun/alibaba-cloud-sdk-go/sdk/errors"
 	"github.com/aliyun/alibaba-cloud-sdk-go/services/dybaseapi"
+
+	"github.com/alicom-drain/alicom-drain/internal/config"
+	"github.com/alicom-drain/alicom-drain/internal/redact"
 )
 
 // Errors a Fetcher returns; a *FetchError wraps one of them and carries the details.
@@ -80,15 +83,14 @@ type Fetcher interface {
 	Fetch(ctx context.Context, messageType, queueName string) (Token, error)
 }
 
-// DefaultDybaseapiEndpoint is the public Dybaseapi endpoint (cn-hangzhou).
-const DefaultDybaseapiEndpoint = "https://dybaseapi.aliyuncs.com"
-
 // DybaseapiConfig configures the Dybaseapi fetcher.
 type DybaseapiConfig struct {
-	// Endpoint is the Dybaseapi URL; default DefaultDybaseapiEndpoint. Any http or https URL
-	// works, e.g. "http://127.0.0.1:9911" for the local emulator.
+	// Endpoint is the Dybaseapi URL; required (the function takes it from
+	// config.Config.DybaseapiEndpoint, whose default is the public endpoint: the one place that
+	// fact is kept). Any http or https URL works, e.g. "http://127.0.0.1:9911" for the local
+	// emulator.
 	Endpoint string
-	// Region is the RegionId sent with the request; default "cn-hangzhou".
+	// Region is the RegionId sent with the request; default config.DefaultRegion.
 	Region string
 	// Credentials are the caller's own keys; default DefaultChain(os.Getenv).
 	Credentials CredentialSource
@@ -108,11 +110,8 @@ const DefaultMaxResponseBytes = 64 << 10
 var regionPattern = regexp.MustCompile(`^[a-zA-Z0-9_-]+$`)
 
 func (c DybaseapiConfig) withDefaults() DybaseapiConfig {
-	if c.Endpoint == "" {
-		c.Endpoint = DefaultDybaseapiEndpoint
-	}
 	if c.Region == "" {
-		c.Region = "cn-hangzhou"
+		c.Region = config.DefaultRegion
 	}
 	if c.Credentials == nil {
 		c.Credentials = DefaultChain(nil)
@@ -129,6 +128,9 @@ func (c DybaseapiConfig) withDefaults() DybaseapiConfig {
 // Validate checks the configuration after defaults are applied; the error names the field.
 func (c DybaseapiConfig) Validate() error {
 	c = c.withDefaults()
+	if c.Endpoint == "" {
+		return errors.New("token: DybaseapiConfig.Endpoint is empty: want the Dybaseapi URL, e.g. https://dybaseapi.aliyuncs.com")
+	}
 	if _, err := parseEndpoint(c.Endpoint); err != nil {
 		return err
 	}
@@ -290,7 +292,7 @@ func (d *Dybaseapi) Fetch(ctx context.Context, messageType, queueName string) (T
 
 	client, err := d.newClient(ctx, creds)
 	if err != nil {
-		return Token{}, &FetchError{MessageType: messageType, Kind: ErrUnavailable, Message: "building the SDK client: " + redact(err.Error(), creds)}
+		return Token{}, &FetchError{MessageType: messageType, Kind: ErrUnavailable, Message: "building the SDK client: " + redactCreds(err.Error(), creds)}
 	}
 	req := dybaseapi.CreateQueryTokenForMnsQueueRequest()
 	req.Scheme = d.scheme
@@ -307,7 +309,7 @@ func (d *Dybaseapi) Fetch(ctx context.Context, messageType, queueName string) (T
 	if resp.Code != "OK" {
 		return Token{}, &FetchError{
 			MessageType: messageType, HTTPStatus: resp.GetHttpStatus(), Code: orDash(resp.Code),
-			RequestID: resp.RequestId, Message: redact(shorten(resp.Message), creds), Kind: ErrRefused,
+			RequestID: resp.RequestId, Message: redactCreds(shorten(resp.Message), creds), Kind: ErrRefused,
 		}
 	}
 	return tokenFromDTO(messageType, resp.RequestId, resp.MessageTokenDTO)
@@ -350,7 +352,7 @@ func (d *Dybaseapi) callError(caller, ctx context.Context, messageType string, c
 	if errors.As(err, &se) {
 		fe := &FetchError{MessageType: messageType, HTTPStatus: se.HttpStatus(), Code: se.ErrorCode(), RequestID: se.RequestId(), Kind: ErrRefused}
 		if fe.Code != "" {
-			fe.Message = redact(shorten(se.Message()), creds)
+			fe.Message = redactCreds(shorten(se.Message()), creds)
 		} else {
 			// Not Alibaba's JSON error body (a proxy, a load balancer): the body is only noise.
 			fe.Code = fmt.Sprintf("HTTP%d", fe.HTTPStatus)
@@ -379,10 +381,10 @@ func (d *Dybaseapi) callError(caller, ctx context.Context, messageType string, c
 		if oe := ce.OriginError(); oe != nil {
 			fe.Message += ": " + describeTransport(oe)
 		}
-		fe.Message = redact(shorten(fe.Message), creds)
+		fe.Message = redactCreds(shorten(fe.Message), creds)
 		return fe
 	}
-	fe.Message = redact(shorten(describeTransport(err)), creds)
+	fe.Message = redactCreds(shorten(describeTransport(err)), creds)
 	return fe
 }
 
@@ -409,17 +411,9 @@ func shorten(s string) string {
 	return s
 }
 
-// redact removes the caller's secret and token from s in every encoding they could appear in.
-func redact(s string, c Credentials) string {
-	for _, secret := range []string{c.AccessKeySecret, c.SecurityToken} {
-		if len(secret) < 4 {
-			continue
-		}
-		for _, form := range []string{secret, url.QueryEscape(secret), url.QueryEscape(url.QueryEscape(secret)), url.PathEscape(secret)} {
-			s = strings.ReplaceAll(s, form, redacted)
-		}
-	}
-	return s
+// redactCreds removes the caller's secret and token from s.
+func redactCreds(s string, c Credentials) string {
+	return redact.From(s, c.AccessKeySecret, c.SecurityToken)
 }
 
 // Cause names what kind of failure err is, for logs and error reports, so an operator can tell

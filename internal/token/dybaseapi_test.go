@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/alicom-drain/alicom-drain/internal/config"
 )
 
 var roleCreds = Credentials{AccessKeyID: "STS.role-key-id-123", AccessKeySecret: "role-secret-0123456789", SecurityToken: "role-security-token-0123456789/+="}
@@ -131,7 +133,7 @@ func TestDybaseapiSpeaksHTTPSWhenTheEndpointSaysSo(t *testing.T) {
 	if _, err := d.Fetch(context.Background(), "SmsReport", ""); err != nil {
 		t.Fatal(err)
 	}
-	def, err := NewDybaseapi(DybaseapiConfig{Credentials: StaticSource(roleCreds)})
+	def, err := NewDybaseapi(DybaseapiConfig{Endpoint: config.DefaultDybaseapiEndpoint, Credentials: StaticSource(roleCreds)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -268,15 +270,16 @@ func TestDybaseapiConfigValidate(t *testing.T) {
 		cfg     DybaseapiConfig
 		wantErr string
 	}{
-		{name: "the zero config is valid (defaults)", cfg: DybaseapiConfig{}},
+		{name: "an endpoint alone is valid (defaults for the rest)", cfg: DybaseapiConfig{Endpoint: config.DefaultDybaseapiEndpoint}},
+		{name: "no endpoint is rejected", cfg: DybaseapiConfig{}, wantErr: "Endpoint is empty"},
 		{name: "a loopback emulator URL is valid", cfg: DybaseapiConfig{Endpoint: "http://127.0.0.1:9911"}},
 		{name: "an IPv6 loopback URL is valid", cfg: DybaseapiConfig{Endpoint: "http://[::1]:9911/"}},
 		{name: "a URL without scheme is rejected", cfg: DybaseapiConfig{Endpoint: "dybaseapi.aliyuncs.com"}, wantErr: "Endpoint"},
 		{name: "another scheme is rejected", cfg: DybaseapiConfig{Endpoint: "ftp://dybaseapi.aliyuncs.com"}, wantErr: "http or https"},
 		{name: "a path is rejected", cfg: DybaseapiConfig{Endpoint: "https://dybaseapi.aliyuncs.com/api"}, wantErr: "scheme://host"},
 		{name: "user info is rejected", cfg: DybaseapiConfig{Endpoint: "https://user:pw@dybaseapi.aliyuncs.com"}, wantErr: "scheme://host"},
-		{name: "a malformed region is rejected", cfg: DybaseapiConfig{Region: "cn hangzhou"}, wantErr: "Region"},
-		{name: "a negative timeout is rejected", cfg: DybaseapiConfig{Timeout: -time.Second}, wantErr: "Timeout"},
+		{name: "a malformed region is rejected", cfg: DybaseapiConfig{Endpoint: config.DefaultDybaseapiEndpoint, Region: "cn hangzhou"}, wantErr: "Region"},
+		{name: "a negative timeout is rejected", cfg: DybaseapiConfig{Endpoint: config.DefaultDybaseapiEndpoint, Timeout: -time.Second}, wantErr: "Timeout"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -309,7 +312,7 @@ func TestDybaseapiRejectsAnEmptyMessageType(t *testing.T) {
 
 // BenchmarkNewSDKClient measures building the SDK client Fetch builds per call.
 func BenchmarkNewSDKClient(b *testing.B) {
-	d, err := NewDybaseapi(DybaseapiConfig{Credentials: StaticSource(roleCreds)})
+	d, err := NewDybaseapi(DybaseapiConfig{Endpoint: config.DefaultDybaseapiEndpoint, Credentials: StaticSource(roleCreds)})
 	if err != nil {
 		b.Fatal(err)
 	}

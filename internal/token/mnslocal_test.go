@@ -3,12 +3,13 @@ package token
 import (
 	"context"
 	"errors"
-	"github.com/alicom-drain/alicom-drain/internal/logbuf"
 	"log/slog"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/alicom-drain/alicom-drain/internal/logbuf"
 
 	"github.com/alicom-drain/alicom-drain/shared/mnslocal"
 )

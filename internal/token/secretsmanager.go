@@ -12,6 +12,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
+	"github.com/alicom-drain/alicom-drain/internal/config"
 )
 
 // SecretsManagerConfig configures a SecretsManager credential source.
@@ -95,18 +97,18 @@ func (s *SecretsManager) Credentials(ctx context.Context) (Credentials, error) {
 	}
 	if out.SecretString == nil {
 		return Credentials{}, fmt.Errorf("%w: Secrets Manager secret %s has no SecretString: expected a JSON object with %s and %s",
-			ErrNoCredentials, s.id, EnvAccessKeyID, EnvAccessKeySecret)
+			ErrNoCredentials, s.id, config.EnvAccessKeyID, config.EnvAccessKeySecret)
 	}
 	var doc map[string]string
 	if err := json.Unmarshal([]byte(*out.SecretString), &doc); err != nil {
 		// The text may be the secret itself: never quote it.
 		return Credentials{}, fmt.Errorf("%w: Secrets Manager secret %s is not a JSON object of strings: expected %s and %s",
-			ErrNoCredentials, s.id, EnvAccessKeyID, EnvAccessKeySecret)
+			ErrNoCredentials, s.id, config.EnvAccessKeyID, config.EnvAccessKeySecret)
 	}
-	c := Credentials{AccessKeyID: strings.TrimSpace(doc[EnvAccessKeyID]), AccessKeySecret: strings.TrimSpace(doc[EnvAccessKeySecret])}
+	c := Credentials{AccessKeyID: strings.TrimSpace(doc[config.EnvAccessKeyID]), AccessKeySecret: strings.TrimSpace(doc[config.EnvAccessKeySecret])}
 	if !c.Valid() {
 		return Credentials{}, fmt.Errorf("%w: Secrets Manager secret %s lacks %s or %s",
-			ErrNoCredentials, s.id, EnvAccessKeyID, EnvAccessKeySecret)
+			ErrNoCredentials, s.id, config.EnvAccessKeyID, config.EnvAccessKeySecret)
 	}
 	s.cached = c
 	return c, nil

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"github.com/alicom-drain/alicom-drain/internal/config"
 )
 
 // fakeSecretsManager answers GetSecretValue the way Secrets Manager's JSON protocol does.
@@ -55,7 +57,7 @@ func newSecretsManagerForTest(t *testing.T, f *fakeSecretsManager) *SecretsManag
 }
 
 func keysJSON(id, secret string) string {
-	return fmt.Sprintf(`{"%s":"%s","%s":"%s"}`, EnvAccessKeyID, id, EnvAccessKeySecret, secret)
+	return fmt.Sprintf(`{"%s":"%s","%s":"%s"}`, config.EnvAccessKeyID, id, config.EnvAccessKeySecret, secret)
 }
 
 func TestSecretsManagerReadsTheKeysOnceAndAgainAfterInvalidate(t *testing.T) {

@@ -5,6 +5,9 @@ import (
 	"log/slog"
 	"strings"
 	"time"
+
+	"github.com/alicom-drain/alicom-drain/internal/redact"
+	"github.com/alicom-drain/alicom-drain/shared/alicom"
 )
 
 // Token is the temporary STS credential Dybaseapi hands out for one message type's Alicom queue.
@@ -31,7 +34,7 @@ func (t Token) same(o Token) bool {
 // String shows the key id's prefix and the times, and hides the secret and the token.
 func (t Token) String() string {
 	return fmt.Sprintf("Token{AccessKeyID:%s AccessKeySecret:%s SecurityToken:%s CreateTime:%s ExpireTime:%s}",
-		redactID(t.AccessKeyID), redactSecret(t.AccessKeySecret), redactSecret(t.SecurityToken),
+		redact.ID(t.AccessKeyID), redact.Secret(t.AccessKeySecret), redact.Secret(t.SecurityToken),
 		formatTime(t.CreateTime), formatTime(t.ExpireTime))
 }
 
@@ -44,9 +47,9 @@ func (t Token) Format(f fmt.State, verb rune) { formatRedacted(f, verb, t.String
 // LogValue makes slog print the redacted form.
 func (t Token) LogValue() slog.Value {
 	return slog.GroupValue(
-		slog.String("access_key_id", redactID(t.AccessKeyID)),
-		slog.String("access_key_secret", redactSecret(t.AccessKeySecret)),
-		slog.String("security_token", redactSecret(t.SecurityToken)),
+		slog.String("access_key_id", redact.ID(t.AccessKeyID)),
+		slog.String("access_key_secret", redact.Secret(t.AccessKeySecret)),
+		slog.String("security_token", redact.Secret(t.SecurityToken)),
 		slog.Time("create_time", t.CreateTime),
 		slog.Time("expire_time", t.ExpireTime),
 	)
@@ -55,7 +58,7 @@ func (t Token) LogValue() slog.Value {
 // MarshalJSON writes the redacted form (see Credentials.MarshalJSON).
 func (t Token) MarshalJSON() ([]byte, error) {
 	return fmt.Appendf(nil, `{"AccessKeyID":%q,"AccessKeySecret":%q,"SecurityToken":%q,"CreateTime":%q,"ExpireTime":%q}`,
-		redactID(t.AccessKeyID), redactSecret(t.AccessKeySecret), redactSecret(t.SecurityToken),
+		redact.ID(t.AccessKeyID), redact.Secret(t.AccessKeySecret), redact.Secret(t.SecurityToken),
 		formatTime(t.CreateTime), formatTime(t.ExpireTime)), nil
 }
 
@@ -66,16 +69,12 @@ func formatTime(t time.Time) string {
 	return t.Format(time.RFC3339)
 }
 
-// shanghai is Beijing time. A fixed zone, not time.LoadLocation: function images often carry no
-// tzdata, and China has had no daylight saving time since 1991.
-var shanghai = time.FixedZone("UTC+8", 8*60*60)
-
 // ParseAlicomTime parses a Dybaseapi time ("2006-01-02 15:04:05", Beijing time, whatever the
 // machine's zone). RFC 3339 values (with their own offset) are accepted too, in case the API
 // ever answers in the ISO form other Alibaba Cloud APIs use.
 func ParseAlicomTime(s string) (time.Time, error) {
 	s = strings.TrimSpace(s)
-	if t, err := time.ParseInLocation(time.DateTime, s, shanghai); err == nil {
+	if t, err := time.ParseInLocation(time.DateTime, s, alicom.Beijing); err == nil {
 		return t, nil
 	}
 	if t, err := time.Parse(time.RFC3339, s); err == nil {

@@ -8,6 +8,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -43,18 +44,11 @@ func Main(register func(r *dispatch.Router)) {
 		platform.Start(nil, platform.Options{About: drainAbout})
 	}
 	cfg, logger, opts := start(where, drainAbout, true)
-	router, err := NewRouter(cfg, logger)
-	if err != nil {
-		platform.StartFailed(platform.Fail(platform.ConfigError, err), opts)
-	}
-	if register != nil {
-		register(router)
-	}
 	creds, secret, err := credentialSource(cfg, where)
 	if err != nil {
 		platform.StartFailed(ConfigFailure(err), opts)
 	}
-	d, err := New(cfg, router, logger, creds)
+	d, err := newDrain(cfg, logger, creds, register)
 	if err != nil {
 		platform.StartFailed(platform.Fail(platform.ConfigError, err), opts)
 	}
@@ -89,10 +83,27 @@ func ConfigFailure(err error) error {
 
 // NewRouter returns a router with the configured poison threshold and handler timeout, the
 // configured sink (ALICOM_SINK, log by default) for every type without a handler of its own,
-// and the configured dead-letter sink (ALICOM_DEADLETTER).
+// and the configured dead-letter sink (ALICOM_DEADLETTER). A sink that forwards into the
+// user's MNS signs with token.DefaultChain (the FC invocation's role, then the environment);
+// Main gives it the function's own credential source instead (see credentialSource).
 func NewRouter(cfg config.Config, logger *slog.Logger) (*dispatch.Router, error) {
 	r, _, err := newSinkRouter(cfg, cfg.Sink, logger, token.DefaultChain(os.Getenv))
 	return r, err
+}
+
+// newDrain is Main's wiring: the router with the configured sinks, register's handlers on it,
+// and the handler. creds are the caller's own keys for both Dybaseapi and the sink that
+// forwards into the user's MNS, so the two always authenticate the same way (Secrets Manager
+// on Lambda when ALICOM_CREDENTIALS_SECRET is set).
+func newDrain(cfg config.Config, logger *slog.Logger, creds token.CredentialSource, register func(r *dispatch.Router)) (*Drain, error) {
+	router, _, err := newSinkRouter(cfg, cfg.Sink, logger, creds)
+	if err != nil {
+		return nil, err
+	}
+	if register != nil {
+		register(router)
+	}
+	return New(cfg, router, logger, creds)
 }
 
 // Drain is the drain function's handler and what it keeps across the invocations of a warm
@@ -209,7 +220,7 @@ func queueFailure(queues []QueueReport) error {
 		}
 		failed = append(failed, q.Queue+": "+q.Error)
 		if first == "" {
-			first = classifyQueueError(q.Error)
+			first = classifyQueueError(q.Err)
 		}
 	}
 	if len(failed) == 0 {
@@ -218,13 +229,14 @@ func queueFailure(queues []QueueReport) error {
 	return platform.Fail(first, fmt.Errorf("%d of %d queues failed: %s", len(failed), len(queues), strings.Join(failed, "; ")))
 }
 
-// classifyQueueError names the class of a queue's failure from the error text the drain
-// reports (the token and queue packages prefix their errors with their names).
-func classifyQueueError(text string) platform.ErrorType {
+// classifyQueueError names the class of the error a queue's drain stopped on: the caller's own
+// keys missing or refused (token.ErrNoCredentials), no Alicom queue token (the queue driver's
+// credentials, the token cache, failed: queue.ErrCredentials), or the queue itself.
+func classifyQueueError(err error) platform.ErrorType {
 	switch {
-	case strings.Contains(text, token.ErrNoCredentials.Error()):
+	case errors.Is(err, token.ErrNoCredentials):
 		return platform.CredentialsError
-	case strings.Contains(text, "token: "):
+	case errors.Is(err, queue.ErrCredentials):
 		return platform.TokenError
 	default:
 		return platform.QueueError

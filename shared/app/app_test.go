@@ -1,19 +1,18 @@
 package app
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"github.com/alicom-drain/alicom-drain/internal/logbuf"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/alicom-drain/alicom-drain/events"
+	"github.com/alicom-drain/alicom-drain/internal/logbuf"
 
 	"github.com/alicom-drain/alicom-drain/internal/config"
 	"github.com/alicom-drain/alicom-drain/internal/drain"
@@ -107,18 +106,16 @@ func (e *env) invoke(ctx context.Context, d *Drain) (Report, error) {
 	return rep, err
 }
 
-// sample returns the base64 body of a sample message, as Alicom enqueues it.
+// sample returns the body of a sample message (package events), as Alicom enqueues it.
 func sample(t *testing.T, name string) string {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "..", "events", "messages", name+".json"))
-	if err != nil {
-		t.Fatal(err)
+	for _, m := range events.Messages() {
+		if m.Name == name {
+			return m.Body
+		}
 	}
-	var compact bytes.Buffer
-	if err := json.Compact(&compact, b); err != nil {
-		t.Fatal(err)
-	}
-	return base64.StdEncoding.EncodeToString(compact.Bytes())
+	t.Fatalf("no sample %q in package events", name)
+	return ""
 }
 
 func (e *env) send(msgType, body string, n int) []string {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync/atomic"
@@ -13,7 +14,9 @@ import (
 	"github.com/alicom-drain/alicom-drain/internal/drain"
 	"github.com/alicom-drain/alicom-drain/internal/logbuf"
 	"github.com/alicom-drain/alicom-drain/internal/platform"
+	"github.com/alicom-drain/alicom-drain/internal/queue"
 	"github.com/alicom-drain/alicom-drain/internal/sink"
+	"github.com/alicom-drain/alicom-drain/internal/token"
 	"github.com/alicom-drain/alicom-drain/shared/dispatch"
 )
 
@@ -80,23 +83,26 @@ func TestMetricsCarryTheOldestMessagesAge(t *testing.T) {
 }
 
 func TestQueueFailuresAreClassified(t *testing.T) {
+	refused := fmt.Errorf("queue X: receive: %w: %w", queue.ErrCredentials, token.ErrRefused)
+	noKeys := fmt.Errorf("queue X: receive: %w: %w", queue.ErrCredentials, fmt.Errorf("%w: not set", token.ErrNoCredentials))
 	tests := []struct {
 		name   string
-		errs   []string
+		errs   []error
 		want   platform.ErrorType
 		prefix string
 	}{
-		{"a refused token is a TokenError", []string{"", "queue X: receive: queue: no credentials: token: QueryTokenForMnsQueue refused"}, platform.TokenError, "1 of 2 queues failed: q1: "},
-		{"missing keys are a CredentialsError", []string{"receive: token: no credentials: not set", "queue: access denied"}, platform.CredentialsError, "2 of 2 queues failed: q0: "},
-		{"a missing queue is a QueueError", []string{"queue: queue does not exist"}, platform.QueueError, "1 of 1 queues failed: q0: "},
+		{"a refused token is a TokenError", []error{nil, refused}, platform.TokenError, "1 of 2 queues failed: q1: "},
+		{"missing keys are a CredentialsError", []error{noKeys, queue.ErrAccessDenied}, platform.CredentialsError, "2 of 2 queues failed: q0: "},
+		{"a missing queue is a QueueError", []error{queue.ErrQueueNotExist}, platform.QueueError, "1 of 1 queues failed: q0: "},
+		{"an error is classified by its kind, not by its text", []error{errors.New("token: no credentials")}, platform.QueueError, "1 of 1 queues failed: q0: "},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var qs []QueueReport
 			for i, e := range tt.errs {
 				r := drain.Report{Queue: "q" + string(rune('0'+i)), Stop: drain.StopEmpty}
-				if e != "" {
-					r.Stop, r.Error = drain.StopError, e
+				if e != nil {
+					r.Stop, r.Error, r.Err = drain.StopError, e.Error(), e
 				}
 				qs = append(qs, QueueReport{Report: r})
 			}
@@ -142,5 +148,21 @@ func TestThePushRoutersHandlerTimeoutFitsMNSsFiveSeconds(t *testing.T) {
 	}
 	if left > PushHandlerTimeout || left < PushHandlerTimeout-2*time.Second || PushRequestTimeout >= 5*time.Second {
 		t.Errorf("handler had %v, request budget %v: want both under MNS's 5 s", left, PushRequestTimeout)
+	}
+}
+
+func TestAQueueWhoseTokenIsRefusedReportsNoRequestAndATokenError(t *testing.T) {
+	e := newEnv(t, "SmsReport")
+	// Dybaseapi refuses a token for a queue that is not the type's: no request reaches MNS.
+	d := e.function(e.config(map[string]string{"ALICOM_QUEUE_NAMES": "SmsReport=No-Such-Queue"}), nil)
+	before := e.srv.Stats().MNSRequests
+	rep, err := e.invoke(context.Background(), d)
+	if platform.TypeOf(err) != platform.TokenError {
+		t.Fatalf("err = %v (%s), want a TokenError", err, platform.TypeOf(err))
+	}
+	q := rep.Queues[0]
+	if q.Stop != drain.StopError || q.Requests != 0 || e.srv.Stats().MNSRequests != before || !errors.Is(q.Err, queue.ErrCredentials) {
+		t.Fatalf("report %+v (Err %v), MNS saw %d requests; want stopped on the token with requests 0",
+			q.Report, q.Err, e.srv.Stats().MNSRequests-before)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/alicom-drain/alicom-drain/internal/config"
 	"github.com/alicom-drain/alicom-drain/internal/platform"
 	"github.com/alicom-drain/alicom-drain/internal/push"
+	"github.com/alicom-drain/alicom-drain/internal/token"
 	"github.com/alicom-drain/alicom-drain/shared/dispatch"
 )
 
@@ -40,7 +41,11 @@ func MainHTTP(register func(r *dispatch.Router)) {
 		platform.StartHTTP(nil, platform.HTTPOptions{Options: platform.Options{About: pushAbout}})
 	}
 	cfg, logger, opts := start(where, pushAbout, false)
-	router, err := NewPushRouter(cfg, logger)
+	creds, _, err := credentialSource(cfg, where)
+	if err != nil {
+		platform.StartFailed(ConfigFailure(err), opts)
+	}
+	router, err := newPushRouter(cfg, logger, creds)
 	if err != nil {
 		platform.StartFailed(platform.Fail(platform.ConfigError, err), opts)
 	}
@@ -67,8 +72,15 @@ func MainHTTP(register func(r *dispatch.Router)) {
 
 // NewPushRouter is NewRouter with the handler timeout capped to fit the push budget.
 func NewPushRouter(cfg config.Config, logger *slog.Logger) (*dispatch.Router, error) {
+	return newPushRouter(cfg, logger, token.DefaultChain(os.Getenv))
+}
+
+// newPushRouter is NewPushRouter whose MNS forward sink signs with creds: MainHTTP gives it the
+// same credential source as the drain's (credentialSource).
+func newPushRouter(cfg config.Config, logger *slog.Logger, creds token.CredentialSource) (*dispatch.Router, error) {
 	cfg.HandlerTimeout = min(cfg.HandlerTimeout, PushHandlerTimeout)
-	return NewRouter(cfg, logger)
+	r, _, err := newSinkRouter(cfg, cfg.Sink, logger, creds)
+	return r, err
 }
 
 // NewPushHandler builds the push function's net/http.Handler around router: Alicom's HTTP batch

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,6 +17,7 @@ import (
 
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
+	"github.com/alicom-drain/alicom-drain/events"
 	"github.com/alicom-drain/alicom-drain/internal/config"
 	"github.com/alicom-drain/alicom-drain/internal/sink"
 	"github.com/alicom-drain/alicom-drain/internal/token"
@@ -155,15 +155,12 @@ func (e *env) sinkFunction(cfg config.Config, sinkVars map[string]string, regist
 
 // samples returns every sample body: name -> type.
 func samples(t *testing.T) map[string]string {
-	files, err := filepath.Glob(filepath.Join("..", "..", "events", "messages", "*.json"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no samples: %v", err)
-	}
 	out := map[string]string{}
-	for _, f := range files {
-		name := strings.TrimSuffix(filepath.Base(f), ".json")
-		typ, _, _ := strings.Cut(name, "-")
-		out[name] = typ
+	for _, m := range events.Messages() {
+		out[m.Name] = m.Type
+	}
+	if len(out) == 0 {
+		t.Fatal("no samples in package events")
 	}
 	return out
 }
@@ -544,5 +541,58 @@ func TestEachTypeGoesToItsConfiguredSink(t *testing.T) {
 	}
 	if !strings.Contains(e.logs.String(), voice[0]) {
 		t.Errorf("no log record of the VoiceReport message")
+	}
+}
+
+func TestTheForwardSinkSignsWithTheFunctionsCredentialSource(t *testing.T) {
+	for _, k := range []string{config.EnvAccessKeyID, config.EnvAccessKeySecret, config.EnvSecurityToken} {
+		t.Setenv(k, "") // the default chain finds nothing: only the source given can sign
+	}
+	e := newEnv(t, "SmsReport")
+	if err := e.srv.CreateQueue("fwd-SmsReport", 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	e.send("SmsReport", sample(t, "SmsReport"), 3)
+	var calls atomic.Int64
+	creds := func(context.Context) (token.Credentials, error) {
+		calls.Add(1)
+		return token.Credentials{AccessKeyID: customerKey, AccessKeySecret: customerSecret}, nil
+	}
+	cfg := e.config(map[string]string{"ALICOM_SINK": "mns", "FORWARD_MNS_ENDPOINT": e.srv.URL(), "FORWARD_MNS_QUEUE": "fwd-{type}"})
+	logger := NewLogger(e.logs, cfg.LogLevel)
+	forwarded := func() int64 { return e.srv.Stats().Queues["fwd-SmsReport"].Active }
+	msg := func(id string) *dispatch.Message {
+		return &dispatch.Message{ID: id, Type: "SmsReport", Body: sample(t, "SmsReport"), DequeueCount: 1, EnqueueTime: time.Now()}
+	}
+
+	// The premise: the default chain cannot sign here.
+	def, err := NewRouter(cfg, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := def.Dispatch(context.Background(), msg("premise")); out != dispatch.Retry || err == nil {
+		t.Fatalf("with the default chain and no keys: %v, %v; want Retry with an error", out, err)
+	}
+
+	d, err := newDrain(cfg, logger, creds, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := e.invoke(context.Background(), d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q := rep.Queues[0]; q.Handled != 3 || q.Deleted != 3 || forwarded() != 3 {
+		t.Fatalf("drain: %+v, %d forwarded; want all 3 forwarded with the function's source", q, forwarded())
+	}
+	push, err := newPushRouter(cfg, logger, creds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := push.Dispatch(context.Background(), msg("pushed")); out != dispatch.Handled || err != nil || forwarded() != 4 {
+		t.Fatalf("push: %v, %v, %d forwarded; want it forwarded with the function's source", out, err, forwarded())
+	}
+	if calls.Load() < 3 { // a token fetch, a forward from the drain, one from the push path
+		t.Errorf("the source was asked %d times", calls.Load())
 	}
 }

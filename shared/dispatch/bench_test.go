@@ -1,46 +1,28 @@
 package dispatch
 
 import (
-	"bytes"
 	"context"
-	"encoding/base64"
-	"encoding/json"
-	"os"
-	"path/filepath"
-	"sort"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
+	"github.com/alicom-drain/alicom-drain/events"
 	"github.com/alicom-drain/alicom-drain/shared/alicom"
 )
 
-// sample is one fixture from events/messages as Alicom would queue it.
+// sample is one sample body of package events as Alicom queues it.
 type sample struct {
 	name, typ, body, md5 string
 }
 
+// loadSamples returns every sample body of package events.
 func loadSamples(b *testing.B) []sample {
-	paths, err := filepath.Glob("../../events/messages/*.json")
-	if err != nil || len(paths) == 0 {
-		b.Fatalf("no fixtures in ../../events/messages: %v", err)
-	}
-	sort.Strings(paths)
 	var out []sample
-	for _, p := range paths {
-		raw, err := os.ReadFile(p)
-		if err != nil {
-			b.Fatal(err)
-		}
-		var buf bytes.Buffer
-		if err := json.Compact(&buf, raw); err != nil {
-			b.Fatal(err)
-		}
-		name := strings.TrimSuffix(filepath.Base(p), ".json")
-		typ, _, _ := strings.Cut(name, "-")
-		body := base64.StdEncoding.EncodeToString(buf.Bytes())
-		out = append(out, sample{name: name, typ: typ, body: body, md5: md5Hex(body)})
+	for _, m := range events.Messages() {
+		out = append(out, sample{name: m.Name, typ: m.Type, body: m.Body, md5: md5Hex(m.Body)})
+	}
+	if len(out) == 0 {
+		b.Fatal("no sample bodies in package events")
 	}
 	return out
 }

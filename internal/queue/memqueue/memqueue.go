@@ -9,6 +9,7 @@ import (
 	"crypto/md5"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -136,14 +137,21 @@ func (q *Queue) wake() {
 	q.changed = make(chan struct{})
 }
 
-func (q *Queue) checkFault(op string) error {
+// checkFault asks the fault hook about op and counts the request (queue.CountRequest): an
+// injected fault stands for a request that failed, except one wrapping queue.ErrCredentials,
+// which by that kind's contract sent none.
+func (q *Queue) checkFault(ctx context.Context, op string) error {
 	q.mu.Lock()
 	f := q.fault
 	q.mu.Unlock()
-	if f == nil {
-		return nil
+	var err error
+	if f != nil {
+		err = f(op)
 	}
-	if err := f(op); err != nil {
+	if err == nil || !errors.Is(err, queue.ErrCredentials) {
+		queue.CountRequest(ctx)
+	}
+	if err != nil {
 		return fmt.Errorf("queue %s: %s: %w", q.name, op, err)
 	}
 	return nil
@@ -157,7 +165,7 @@ func (q *Queue) Receive(ctx context.Context, max int, wait time.Duration) ([]que
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("queue %s: receive: %w", q.name, err)
 	}
-	if err := q.checkFault("receive"); err != nil {
+	if err := q.checkFault(ctx, "receive"); err != nil {
 		return nil, err
 	}
 	deadline := time.Now().Add(min(max0(wait), queue.MaxWait))
@@ -255,7 +263,7 @@ func (q *Queue) Delete(ctx context.Context, handles []string) ([]queue.DeleteFai
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("queue %s: delete: %w", q.name, err)
 	}
-	if err := q.checkFault("delete"); err != nil {
+	if err := q.checkFault(ctx, "delete"); err != nil {
 		return nil, err
 	}
 	q.mu.Lock()

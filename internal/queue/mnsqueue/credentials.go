@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 
 	"github.com/aliyun/credentials-go/credentials"
+
+	"github.com/alicom-drain/alicom-drain/internal/redact"
 )
 
 // CredentialProvider hands the Queue the credentials for its next request and hears back when
@@ -41,18 +43,12 @@ func (StaticKeys) ReportRejected(string, string) bool { return false }
 
 // String hides the secret and the token.
 func (s StaticKeys) String() string {
-	return "mnsqueue.StaticKeys{AccessKeyID:" + redactID(s.AccessKeyID) + " AccessKeySecret:(redacted) SecurityToken:(redacted)}"
+	return "mnsqueue.StaticKeys{AccessKeyID:" + redact.ID(s.AccessKeyID) + " AccessKeySecret:" + redact.Secret(s.AccessKeySecret) +
+		" SecurityToken:" + redact.Secret(s.SecurityToken) + "}"
 }
 
 // GoString hides the secret and the token.
 func (s StaticKeys) GoString() string { return s.String() }
-
-func redactID(id string) string {
-	if len(id) <= 8 {
-		return "(redacted)"
-	}
-	return id[:4] + "…(redacted)"
-}
 
 // keys is one consistent set of credentials.
 type keys struct {

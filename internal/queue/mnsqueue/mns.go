@@ -1,8 +1,9 @@
-// Package mnsqueue is the queue.Queue driver for Alibaba Cloud MNS, through aliyun-mns-go-sdk.
-// It is the only package outside tools and tests that imports the MNS SDK: the SDK client and
-// its transport (sdk.go), the credentials the SDK signs with (credentials.go), the receive
-// decoder (fastdecode.go), and the mapping of SDK errors to the error kinds of package queue
-// (errors.go). SDK errors become queue's kinds here and nowhere else.
+// Package mnsqueue is the queue.Queue driver for Alibaba Cloud MNS, through aliyun-mns-go-sdk:
+// the SDK client and its transport (sdk.go, also used by internal/sink's MNS forward and the
+// tools), the credentials the SDK signs with (credentials.go), the receive decoder
+// (fastdecode.go), and the mapping of SDK errors to the error kinds of package queue
+// (errors.go). Outside tools and tests, only it and internal/sink import the MNS SDK; SDK
+// errors become queue's kinds here and nowhere else.
 package mnsqueue
 
 import (
@@ -19,11 +20,8 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/alicom-drain/alicom-drain/internal/queue"
+	"github.com/alicom-drain/alicom-drain/internal/redact"
 )
-
-// DefaultEndpoint is the MNS endpoint of Alicom's account (cn-hangzhou), where every Alicom
-// queue lives. International: https://1493622401794734.mns.ap-southeast-1.aliyuncs.com.
-const DefaultEndpoint = "https://1943695596114318.mns.cn-hangzhou.aliyuncs.com"
 
 // DefaultMaxResponseBytes bounds the body of one MNS answer. The largest answer MNS sends is a
 // batch receive of 16 messages of at most 64 KiB each: about 1.1 MiB with the XML around them
@@ -37,9 +35,10 @@ const waitMargin = 3 * time.Second
 
 // Config configures a Queue.
 type Config struct {
-	// Endpoint is the MNS URL; default DefaultEndpoint. Any http or https URL works
-	// (http://127.0.0.1:9911, http://localhost:9911, http://[::1]:9911), whatever the SDK
-	// thinks of its host.
+	// Endpoint is the MNS URL; required (the function takes it from config.Config.MNSEndpoint,
+	// whose default is Alicom's endpoint: the one place that fact is kept). Any http or https
+	// URL works (http://127.0.0.1:9911, http://localhost:9911, http://[::1]:9911), whatever
+	// the SDK thinks of its host.
 	Endpoint string
 	// QueueName is the queue to consume, e.g. Alicom-Queue-1092397003988387-SmsReport.
 	QueueName string
@@ -67,9 +66,6 @@ type Config struct {
 var queueNamePattern = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9-]{0,255}$`)
 
 func (c Config) withDefaults() Config {
-	if c.Endpoint == "" {
-		c.Endpoint = DefaultEndpoint
-	}
 	if c.RequestTimeout == 0 {
 		c.RequestTimeout = 35 * time.Second
 	}
@@ -88,6 +84,9 @@ func (c Config) withDefaults() Config {
 // Validate checks the configuration after defaults are applied; the error names the field.
 func (c Config) Validate() error {
 	c = c.withDefaults()
+	if c.Endpoint == "" {
+		return errors.New("mnsqueue: Config.Endpoint is empty: want the MNS endpoint URL, e.g. https://<account id>.mns.cn-hangzhou.aliyuncs.com")
+	}
 	if _, err := parseEndpoint(c.Endpoint); err != nil {
 		return err
 	}
@@ -286,6 +285,7 @@ func (m *Queue) receive(ctx context.Context, max int, wait time.Duration) ([]que
 	}
 	waitSec := m.receiveWait(ctx, wait)
 	start := time.Now()
+	queue.CountRequest(ctx)
 	ch := runSDK(func() ([]queue.Message, error) { return m.batchReceive(max, waitSec) })
 	select {
 	case r := <-ch:
@@ -359,6 +359,7 @@ func (m *Queue) delete(ctx context.Context, handles []string) ([]queue.DeleteFai
 	if err != nil {
 		return nil, k, err
 	}
+	queue.CountRequest(ctx)
 	ch := runSDK(func() (ali_mns.BatchMessageDeleteErrorResponse, error) { return m.batchDelete(handles) })
 	var r result[ali_mns.BatchMessageDeleteErrorResponse]
 	select {
@@ -414,12 +415,4 @@ func (m *Queue) mapError(op string, k keys, err error) error {
 }
 
 // redactKeys removes the request's secret and token from text the server or SDK produced.
-func redactKeys(s string, k keys) string {
-	for _, x := range []string{k.secret, k.token} {
-		if len(x) >= 4 {
-			s = strings.ReplaceAll(s, x, "(redacted)")
-			s = strings.ReplaceAll(s, url.QueryEscape(x), "(redacted)")
-		}
-	}
-	return s
-}
+func redactKeys(s string, k keys) string { return redact.From(s, k.secret, k.token) }

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alicom-drain/alicom-drain/internal/config"
 	"github.com/alicom-drain/alicom-drain/internal/logbuf"
 	"github.com/alicom-drain/alicom-drain/internal/queue"
 	"github.com/alicom-drain/alicom-drain/internal/queue/mnsqueue"
@@ -113,7 +114,7 @@ func TestNewNeverPanics(t *testing.T) {
 		endpoint string
 		wantErr  string
 	}{
-		{name: "Alicom's default endpoint", endpoint: ""},
+		{name: "Alicom's endpoint", endpoint: config.DefaultMNSEndpoint},
 		{name: "an IPv4 address with a port", endpoint: "http://127.0.0.1:9911"},
 		{name: "localhost", endpoint: "http://localhost:9911"},
 		{name: "an IPv6 address", endpoint: "http://[::1]:9911"},
@@ -121,6 +122,7 @@ func TestNewNeverPanics(t *testing.T) {
 		{name: "a host of six parts", endpoint: "https://a.b.c.d.e.f"},
 		{name: "a five-part host with a port", endpoint: "http://1.mns.cn-hangzhou.aliyuncs.com:8080"},
 		{name: "an internal MNS endpoint", endpoint: "http://1943695596114318.mns.cn-hangzhou-internal.aliyuncs.com"},
+		{name: "no endpoint", endpoint: "", wantErr: "Config.Endpoint is empty"},
 		{name: "no scheme", endpoint: "127.0.0.1:9911", wantErr: "Endpoint"},
 		{name: "a path", endpoint: "http://127.0.0.1:9911/queues", wantErr: "scheme://host"},
 		{name: "an unsupported scheme", endpoint: "ftp://127.0.0.1", wantErr: "http or https"},
@@ -142,17 +144,19 @@ func TestNewNeverPanics(t *testing.T) {
 }
 
 func TestConfigValidate(t *testing.T) {
+	const ep = config.DefaultMNSEndpoint
 	tests := []struct {
 		name    string
 		cfg     mnsqueue.Config
 		wantErr string
 	}{
-		{name: "a queue name and credentials are enough", cfg: mnsqueue.Config{QueueName: "Alicom-Queue-1-SmsReport", Credentials: customerKeys}},
-		{name: "the queue name is required", cfg: mnsqueue.Config{Credentials: customerKeys}, wantErr: "QueueName"},
-		{name: "a queue name with a slash is rejected", cfg: mnsqueue.Config{QueueName: "a/b", Credentials: customerKeys}, wantErr: "QueueName"},
-		{name: "credentials are required", cfg: mnsqueue.Config{QueueName: "q"}, wantErr: "Credentials"},
-		{name: "a request timeout shorter than 4s is rejected", cfg: mnsqueue.Config{QueueName: "q", Credentials: customerKeys, RequestTimeout: time.Second}, wantErr: "RequestTimeout"},
-		{name: "a negative connection count is rejected", cfg: mnsqueue.Config{QueueName: "q", Credentials: customerKeys, MaxConns: -1}, wantErr: "MaxConns"},
+		{name: "an endpoint is required", cfg: mnsqueue.Config{QueueName: "q", Credentials: customerKeys}, wantErr: "Endpoint"},
+		{name: "an endpoint, a queue name and credentials are enough", cfg: mnsqueue.Config{Endpoint: ep, QueueName: "Alicom-Queue-1-SmsReport", Credentials: customerKeys}},
+		{name: "the queue name is required", cfg: mnsqueue.Config{Endpoint: ep, Credentials: customerKeys}, wantErr: "QueueName"},
+		{name: "a queue name with a slash is rejected", cfg: mnsqueue.Config{Endpoint: ep, QueueName: "a/b", Credentials: customerKeys}, wantErr: "QueueName"},
+		{name: "credentials are required", cfg: mnsqueue.Config{Endpoint: ep, QueueName: "q"}, wantErr: "Credentials"},
+		{name: "a request timeout shorter than 4s is rejected", cfg: mnsqueue.Config{Endpoint: ep, QueueName: "q", Credentials: customerKeys, RequestTimeout: time.Second}, wantErr: "RequestTimeout"},
+		{name: "a negative connection count is rejected", cfg: mnsqueue.Config{Endpoint: ep, QueueName: "q", Credentials: customerKeys, MaxConns: -1}, wantErr: "MaxConns"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -627,4 +631,43 @@ func TestMNSReceiveReadsAnswersTheFastDecoderDeclines(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestRequestsAreCountedAsTheServerSawThem(t *testing.T) {
+	count := func(t *testing.T, a *alicomSetup, q queue.Queue) (counted, seen int64, err error) {
+		t.Helper()
+		var n atomic.Int64
+		before := a.srv.Stats().MNSRequests
+		_, err = q.Receive(queue.WithRequestCounter(context.Background(), &n), 1, 0)
+		return n.Load(), a.srv.Stats().MNSRequests - before, err
+	}
+	t.Run("a rejected token replaced within the call counts two", func(t *testing.T) {
+		a := newAlicomSetup(t)
+		q := a.queue(t, "SmsReport", nil)
+		a.send(t, 1)
+		drain(context.Background(), t, q)
+		a.srv.ExpireTokens()
+		if counted, seen, err := count(t, a, q); !errors.Is(err, queue.ErrEmpty) || counted != 2 || seen != 2 {
+			t.Fatalf("err %v, counted %d, the server saw %d; want ErrEmpty, 2 and 2", err, counted, seen)
+		}
+	})
+	t.Run("a rejected token whose refetch fails counts the one request sent", func(t *testing.T) {
+		a := newAlicomSetup(t)
+		q := a.queue(t, "SmsReport", nil)
+		a.send(t, 1)
+		drain(context.Background(), t, q)
+		a.srv.ExpireTokens()
+		a.srv.SetFault("QueryTokenForMnsQueue", mnslocal.Fault{Rate: 1, Kind: mnslocal.FaultInternalError})
+		if counted, seen, err := count(t, a, q); !errors.Is(err, queue.ErrCredentials) || counted != 1 || seen != 1 {
+			t.Fatalf("err %v, counted %d, the server saw %d; want ErrCredentials, 1 and 1", err, counted, seen)
+		}
+	})
+	t.Run("no token at all counts none", func(t *testing.T) {
+		a := newAlicomSetup(t)
+		q := a.queue(t, "SmsReport", nil)
+		a.srv.SetFault("QueryTokenForMnsQueue", mnslocal.Fault{Rate: 1, Kind: mnslocal.FaultInternalError})
+		if counted, seen, err := count(t, a, q); !errors.Is(err, queue.ErrCredentials) || counted != 0 || seen != 0 {
+			t.Fatalf("err %v, counted %d, the server saw %d; want ErrCredentials, 0 and 0", err, counted, seen)
+		}
+	})
 }

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -60,6 +61,7 @@ var cases = []struct {
 	{"a message not deleted is delivered again with a higher DequeueCount and a new handle", true, redelivery},
 	{"concurrent receivers never get the same message", false, concurrentReceivers},
 	{"a cancelled context stops the call", false, cancelledContext},
+	{"every request sent is counted, and a call that sends none counts none", false, requestsCounted},
 }
 
 const longWait = 5 * time.Second
@@ -382,4 +384,29 @@ func cancelledContext(ctx context.Context, t *testing.T, q queue.Queue, send fun
 		t.Fatalf("got %q with DequeueCount %d, want the untouched message", m.Body, m.DequeueCount)
 	}
 	mustDelete(ctx, t, q, m.ReceiptHandle)
+}
+
+func requestsCounted(ctx context.Context, t *testing.T, q queue.Queue, send func(string)) {
+	var n atomic.Int64
+	ctx = queue.WithRequestCounter(ctx, &n)
+	send("counted")
+	msgs := receiveN(ctx, t, q, 1)
+	if _, err := q.Delete(ctx, []string{msgs[0].ReceiptHandle}); err != nil {
+		t.Fatal(err)
+	}
+	// receiveN may have needed more than one receive; the delete is one more.
+	if got := n.Load(); got < 2 {
+		t.Fatalf("counted %d requests for at least one receive and one delete", got)
+	}
+	before := n.Load()
+	// The handle is stale now: the request is sent all the same.
+	if _, err := q.Delete(ctx, []string{msgs[0].ReceiptHandle}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.Receive(ctx, queue.MaxBatch+1, 0); !errors.Is(err, queue.ErrInvalidRequest) {
+		t.Fatalf("got %v, want ErrInvalidRequest", err)
+	}
+	if got := n.Load() - before; got != 1 {
+		t.Fatalf("counted %d requests for one delete and one invalid receive, want 1", got)
+	}
 }
