@@ -43,7 +43,7 @@ var sinkVars = []Var{
 	{"WEBHOOK_SECRET", "", "The Standard Webhooks signing secret, `whsec_<base64 key>` (a secret: never logged)."},
 	{"WEBHOOK_BATCH_SIZE", "1", "Events per webhook request, 1 to 16; above 1 the body is `{\"messages\":[...]}`."},
 	{"WEBHOOK_TIMEOUT", "5s", "Time limit of one webhook request (also bounded by the handler's deadline)."},
-	{"FORWARD_MNS_ENDPOINT", "", "Your own MNS endpoint URL for the `mns` sink and dead-letter queue; requests sign with the function's keys (`ALIBABA_CLOUD_*`, the role on Function Compute)."},
+	{"FORWARD_MNS_ENDPOINT", "", "Your own MNS endpoint URL for the `mns` sink and dead-letter queue; requests sign with the same keys as the token fetch (the role on Function Compute, the Secrets Manager secret on Lambda, else `ALIBABA_CLOUD_*`)."},
 	{"FORWARD_MNS_QUEUE", "", "Target queue of the `mns` sink; `{type}` is replaced by the message type. The body is forwarded unchanged, batched up to 16."},
 	{"FORWARD_MNS_TOPIC", "", "Or a target topic of the `mns` sink (instead of a queue); the message tag is the type."},
 	{"DEADLETTER_MNS_QUEUE", "", "The queue for `ALICOM_DEADLETTER=mns`, on `FORWARD_MNS_ENDPOINT`: each dead letter as a JSON dead-letter event."},
