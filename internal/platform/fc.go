@@ -41,25 +41,11 @@ func fcInvocation(ctx context.Context) (context.Context, Invocation) {
 
 // fcHandler converts an FC event invocation and its outcome.
 func fcHandler(h Handler, log *slog.Logger) func(context.Context, json.RawMessage) (any, error) {
-	return func(ctx context.Context, event json.RawMessage) (any, error) {
-		ctx, inv := fcInvocation(ctx)
-		trig, err := ParseTrigger(event)
-		if err != nil {
-			return nil, fcFailure(ctx, log, err, nil)
-		}
-		inv.Trigger = trig
-		res, err := h(ctx, inv)
-		if err != nil {
-			return nil, fcFailure(ctx, log, err, res)
-		}
-		return res, nil
-	}
+	return eventHandler(h, log, fcInvocation, fcErrorDocument)
 }
 
-// fcFailure logs the failure and returns the error document FC records, with the stable type.
-func fcFailure(ctx context.Context, log *slog.Logger, err error, result any) error {
-	logFailure(ctx, log, "invocation failed", err, result)
-	return messages.InvokeResponse_Error{Type: string(TypeOf(err)), Message: failureMessage(err, result)}
+func fcErrorDocument(typ, message string) error {
+	return messages.InvokeResponse_Error{Type: typ, Message: message}
 }
 
 // failFC is the FC equivalent of Lambda's init error: the go1 runtime API has none, and a
@@ -68,24 +54,16 @@ func fcFailure(ctx context.Context, log *slog.Logger, err error, result any) err
 func failFC(err error, log *slog.Logger) {
 	fc.Start(func(ctx context.Context, _ json.RawMessage) (any, error) {
 		ctx, _ = fcInvocation(ctx)
-		return nil, fcFailure(ctx, log, err, nil)
+		return nil, invocationFailure(ctx, log, fcErrorDocument, err, nil)
 	})
 }
 
 // fcHTTPHandler serves FC 3.0 HTTP trigger invocations (built-in go1 runtime) with h.
 func fcHTTPHandler(h http.Handler, log *slog.Logger, opts HTTPOptions) func(context.Context, events.HTTPTriggerEvent) (events.HTTPTriggerResponse, error) {
-	return func(ctx context.Context, ev events.HTTPTriggerEvent) (events.HTTPTriggerResponse, error) {
-		ctx, _ = fcInvocation(ctx)
-		req, err := requestFromFC(ctx, &ev, opts)
-		var resp response
-		if err != nil {
-			resp = badRequest(ctx, log, err)
-		} else {
-			resp = serve(h, req, opts)
-		}
-		body, b64 := resp.encodedBody()
-		return events.HTTPTriggerResponse{StatusCode: resp.status, Headers: flatten(resp.header), Body: body, IsBase64Encoded: b64}, nil
-	}
+	return httpEventHandler(h, log, opts, fcInvocation, requestFromFC,
+		func(status int, headers map[string]string, body string, b64 bool) events.HTTPTriggerResponse {
+			return events.HTTPTriggerResponse{StatusCode: status, Headers: headers, Body: body, IsBase64Encoded: b64}
+		})
 }
 
 // requestFromFC converts an HTTP trigger event. rawPath is the path as received (still

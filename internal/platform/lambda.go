@@ -41,26 +41,11 @@ func lambdaInvocation(ctx context.Context) (context.Context, Invocation) {
 // lambdaHandler converts a Lambda event invocation and its outcome. Alibaba Cloud credentials
 // come from the environment or Secrets Manager there, read by the token package.
 func lambdaHandler(h Handler, log *slog.Logger) func(context.Context, json.RawMessage) (any, error) {
-	return func(ctx context.Context, event json.RawMessage) (any, error) {
-		ctx, inv := lambdaInvocation(ctx)
-		trig, err := ParseTrigger(event)
-		if err != nil {
-			return nil, lambdaFailure(ctx, log, err, nil)
-		}
-		inv.Trigger = trig
-		res, err := h(ctx, inv)
-		if err != nil {
-			return nil, lambdaFailure(ctx, log, err, res)
-		}
-		return res, nil
-	}
+	return eventHandler(h, log, lambdaInvocation, lambdaErrorDocument)
 }
 
-// lambdaFailure logs the failure and returns the error document Lambda records, with the
-// stable type rather than the Go type of the error (joinError, wrapError, ...).
-func lambdaFailure(ctx context.Context, log *slog.Logger, err error, result any) error {
-	logFailure(ctx, log, "invocation failed", err, result)
-	return messages.InvokeResponse_Error{Type: string(TypeOf(err)), Message: failureMessage(err, result)}
+func lambdaErrorDocument(typ, message string) error {
+	return messages.InvokeResponse_Error{Type: typ, Message: message}
 }
 
 // failLambda reports an error found at start to the runtime API's init error endpoint, so the
@@ -86,18 +71,10 @@ func failLambda(err error, log *slog.Logger, exit func(int)) {
 
 // lambdaHTTPHandler serves Lambda function URL invocations with h.
 func lambdaHTTPHandler(h http.Handler, log *slog.Logger, opts HTTPOptions) func(context.Context, events.LambdaFunctionURLRequest) (events.LambdaFunctionURLResponse, error) {
-	return func(ctx context.Context, ev events.LambdaFunctionURLRequest) (events.LambdaFunctionURLResponse, error) {
-		ctx, _ = lambdaInvocation(ctx)
-		req, err := requestFromLambda(ctx, &ev, opts)
-		var resp response
-		if err != nil {
-			resp = badRequest(ctx, log, err)
-		} else {
-			resp = serve(h, req, opts)
-		}
-		body, b64 := resp.encodedBody()
-		return events.LambdaFunctionURLResponse{StatusCode: resp.status, Headers: flatten(resp.header), Body: body, IsBase64Encoded: b64}, nil
-	}
+	return httpEventHandler(h, log, opts, lambdaInvocation, requestFromLambda,
+		func(status int, headers map[string]string, body string, b64 bool) events.LambdaFunctionURLResponse {
+			return events.LambdaFunctionURLResponse{StatusCode: status, Headers: headers, Body: body, IsBase64Encoded: b64}
+		})
 }
 
 // requestFromLambda converts a function URL event; rawPath and rawQueryString are the target as
