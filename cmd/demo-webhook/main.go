@@ -20,15 +20,13 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
-	"sort"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
-	"github.com/alicom-drain/alicom-drain/events"
+	"github.com/alicom-drain/alicom-drain/internal/demokit"
 	"github.com/alicom-drain/alicom-drain/shared/mnslocal"
 )
 
@@ -102,15 +100,10 @@ func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func run(out io.Writer, function, samplesDir, event string, batch int) error {
-	bodies, err := loadSamples(samplesDir)
+	bodies, types, err := demokit.Samples(samplesDir)
 	if err != nil {
 		return err
 	}
-	types := make([]string, 0, len(bodies))
-	for t := range bodies {
-		types = append(types, t)
-	}
-	sort.Strings(types)
 
 	// A visibility timeout of 1 s lets the kept messages come back for the second run at once.
 	srv, err := mnslocal.Start(mnslocal.Config{Addr: "127.0.0.1:0", MessageTypes: types, VisibilityTimeout: time.Second})
@@ -121,7 +114,7 @@ func run(out io.Writer, function, samplesDir, event string, batch int) error {
 	total := 0
 	for _, t := range types {
 		for _, b := range bodies[t] {
-			if _, err := srv.SendMessage(srv.AlicomQueueName(t), b); err != nil {
+			if _, err := srv.SendMessage(srv.AlicomQueueName(t), b.Body); err != nil {
 				return err
 			}
 			total++
@@ -143,14 +136,7 @@ func run(out io.Writer, function, samplesDir, event string, batch int) error {
 	defer hook.Close()
 	fmt.Fprintf(out, "== receiver on %s/alicom, verifying with the Standard Webhooks library (secret generated for this run, not shown)\n", hook.URL)
 
-	env := append(os.Environ(),
-		"ALICOM_MESSAGE_TYPES="+strings.Join(types, ","),
-		"ALICOM_ACCOUNT_UID="+mnslocal.DefaultAlicomUID,
-		"ALICOM_MNS_ENDPOINT="+srv.URL(),
-		"ALICOM_DYBASEAPI_ENDPOINT="+srv.URL(),
-		"ALIBABA_CLOUD_ACCESS_KEY_ID="+mnslocal.DefaultAccessKeyID,
-		"ALIBABA_CLOUD_ACCESS_KEY_SECRET="+mnslocal.DefaultAccessKeySecret,
-		"ALIBABA_CLOUD_SECURITY_TOKEN=",
+	env := demokit.DrainEnv(srv, types,
 		"DRAIN_WAIT_SECONDS=0",
 		"DRAIN_MAX_ATTEMPTS=3",
 		"LOG_LEVEL=warn",
@@ -215,8 +201,7 @@ func run(out io.Writer, function, samplesDir, event string, batch int) error {
 	fmt.Fprintf(out, "\n== one event as the receiver got it\n   %s\n", pretty.String())
 	left := int64(0)
 	for _, t := range types {
-		st := srv.Stats().Queues[srv.AlicomQueueName(t)]
-		left += st.Active + st.Inactive + st.Delayed
+		left += demokit.Left(srv.Stats().Queues[srv.AlicomQueueName(t)])
 	}
 	fmt.Fprintf(out, "\n== %d signed requests verified, %d refused; %d of %d messages delivered; %d left in the queues\n",
 		rc.verified, rc.refused, len(rc.seen), total, left)
@@ -224,21 +209,4 @@ func run(out io.Writer, function, samplesDir, event string, batch int) error {
 		return fmt.Errorf("not every message was delivered")
 	}
 	return nil
-}
-
-// loadSamples returns the sample bodies by message type, as Alicom queues them: package events'
-// own, or those in dir when it is set.
-func loadSamples(dir string) (map[string][]string, error) {
-	ms := events.Messages()
-	if dir != "" {
-		var err error
-		if ms, err = events.Load(os.DirFS(dir), "."); err != nil {
-			return nil, err
-		}
-	}
-	out := map[string][]string{}
-	for _, m := range ms {
-		out[m.Type] = append(out[m.Type], m.Body)
-	}
-	return out, nil
 }

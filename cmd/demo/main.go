@@ -13,13 +13,12 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"sort"
 	"strings"
 	"time"
 
 	ali_mns "github.com/aliyun/aliyun-mns-go-sdk"
 
-	"github.com/alicom-drain/alicom-drain/events"
+	"github.com/alicom-drain/alicom-drain/internal/demokit"
 	"github.com/alicom-drain/alicom-drain/internal/queue/mnsqueue"
 	"github.com/alicom-drain/alicom-drain/shared/mnslocal"
 )
@@ -36,15 +35,10 @@ func main() {
 }
 
 func run(out io.Writer, function, samplesDir, event string) error {
-	bodies, err := loadSamples(samplesDir)
+	bodies, types, err := demokit.Samples(samplesDir)
 	if err != nil {
 		return err
 	}
-	types := make([]string, 0, len(bodies))
-	for t := range bodies {
-		types = append(types, t)
-	}
-	sort.Strings(types)
 
 	srv, err := mnslocal.Start(mnslocal.Config{Addr: "127.0.0.1:0", MessageTypes: types})
 	if err != nil {
@@ -66,15 +60,15 @@ func run(out io.Writer, function, samplesDir, event string) error {
 	for _, t := range types {
 		list := bodies[t]
 		if t == "SmsReport" {
-			list = append(list, sample{name: "(broken: not base64)", body: "this body is not base64 %%"})
+			list = append(list, demokit.Sample{Name: "(broken: not base64)", Body: "this body is not base64 %%"})
 		}
 		q := ali_mns.NewMNSQueue(srv.AlicomQueueName(t), client)
 		names := make([]string, 0, len(list))
 		for _, s := range list {
-			if _, err := q.SendMessage(ali_mns.MessageSendRequest{MessageBody: s.body, Priority: 8}); err != nil {
-				return fmt.Errorf("sending %s to %s: %w", s.name, q.Name(), err)
+			if _, err := q.SendMessage(ali_mns.MessageSendRequest{MessageBody: s.Body, Priority: 8}); err != nil {
+				return fmt.Errorf("sending %s to %s: %w", s.Name, q.Name(), err)
 			}
-			names = append(names, s.name)
+			names = append(names, s.Name)
 			total++
 		}
 		fmt.Fprintf(out, "   sent to %s: %s\n", q.Name(), strings.Join(names, ", "))
@@ -82,15 +76,7 @@ func run(out io.Writer, function, samplesDir, event string) error {
 
 	fmt.Fprintf(out, "\n== %s -event %s   (%d messages waiting; logs below are the function's stderr)\n\n", function, event, total)
 	cmd := exec.CommandContext(context.Background(), function, "-event", event)
-	cmd.Env = append(os.Environ(),
-		"ALICOM_MESSAGE_TYPES="+strings.Join(types, ","),
-		"ALICOM_ACCOUNT_UID="+mnslocal.DefaultAlicomUID,
-		"ALICOM_MNS_ENDPOINT="+srv.URL(),
-		"ALICOM_DYBASEAPI_ENDPOINT="+srv.URL(),
-		"ALIBABA_CLOUD_ACCESS_KEY_ID="+mnslocal.DefaultAccessKeyID,
-		"ALIBABA_CLOUD_ACCESS_KEY_SECRET="+mnslocal.DefaultAccessKeySecret,
-		"ALIBABA_CLOUD_SECURITY_TOKEN=",
-	)
+	cmd.Env = demokit.DrainEnv(srv, types)
 	var report bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &report, out
 	runErr := cmd.Run()
@@ -104,8 +90,8 @@ func run(out io.Writer, function, samplesDir, event string) error {
 	left := int64(0)
 	for _, t := range types {
 		st := stats.Queues[srv.AlicomQueueName(t)]
-		left += st.Active + st.Inactive + st.Delayed
-		fmt.Fprintf(out, "   %-52s deleted %d, left %d\n", srv.AlicomQueueName(t), st.Deleted, st.Active+st.Inactive+st.Delayed)
+		left += demokit.Left(st)
+		fmt.Fprintf(out, "   %-52s deleted %d, left %d\n", srv.AlicomQueueName(t), st.Deleted, demokit.Left(st))
 	}
 	fmt.Fprintf(out, "   MNS requests %d, token requests %d\n", stats.MNSRequests, stats.TokenRequests)
 	if left != 0 {
@@ -113,23 +99,4 @@ func run(out io.Writer, function, samplesDir, event string) error {
 	}
 	fmt.Fprintln(out, "\nEvery message was handled and deleted; the undecodable one was dead-lettered (see the \"dead-lettered\" line) before its delete.")
 	return nil
-}
-
-type sample struct{ name, body string }
-
-// loadSamples returns the sample bodies by message type, as Alicom queues them: package events'
-// own, or those in dir when it is set.
-func loadSamples(dir string) (map[string][]sample, error) {
-	ms := events.Messages()
-	if dir != "" {
-		var err error
-		if ms, err = events.Load(os.DirFS(dir), "."); err != nil {
-			return nil, err
-		}
-	}
-	out := map[string][]sample{}
-	for _, m := range ms {
-		out[m.Type] = append(out[m.Type], sample{name: m.Name, body: m.Body})
-	}
-	return out, nil
 }
