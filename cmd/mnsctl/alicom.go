@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -19,7 +18,6 @@ import (
 
 	"github.com/alicom-drain/alicom-drain/internal/alicompush"
 	"github.com/alicom-drain/alicom-drain/internal/push"
-	"github.com/alicom-drain/alicom-drain/internal/sink"
 	"github.com/alicom-drain/alicom-drain/shared/alicom"
 	"github.com/alicom-drain/alicom-drain/shared/dispatch"
 	"github.com/alicom-drain/alicom-drain/shared/mnslocal"
@@ -122,7 +120,7 @@ func demoAlicomPush(ctx context.Context, e env, answerTimeout time.Duration) err
 	rand.Read(secret)
 	token := hex.EncodeToString(secret)
 	logger := slog.New(slog.NewJSONHandler(out, nil))
-	router, err := dispatch.NewRouter(dispatch.Options{Fallback: sink.Log(logger), DeadLetter: sink.DeadLetterLog(logger)})
+	router, err := logRouter(logger)
 	if err != nil {
 		return err
 	}
@@ -148,14 +146,11 @@ func demoAlicomPush(ctx context.Context, e env, answerTimeout time.Duration) err
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	base, stop, err := serveLocal(h)
 	if err != nil {
 		return err
 	}
-	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	go hs.Serve(ln)
-	defer hs.Close()
-	base := "http://" + ln.Addr().String()
+	defer stop()
 	callback := func(t string) string { return base + "/alicom/" + t + "?token=" + token }
 	fmt.Fprintf(out, "Callback URLs for the console: %s/alicom/<MessageType>?token=<ALICOM_PUSH_TOKEN>\n", base)
 

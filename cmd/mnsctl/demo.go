@@ -63,14 +63,12 @@ func demoPush(ctx context.Context, e env, format string, wait time.Duration) err
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	base, stop, err := serveLocal(ep)
 	if err != nil {
 		return err
 	}
-	hs := &http.Server{Handler: ep, ReadHeaderTimeout: 10 * time.Second}
-	go hs.Serve(ln)
-	defer hs.Close()
-	endpointURL := "http://" + ln.Addr().String() + "/notifications"
+	defer stop()
+	endpointURL := base + "/notifications"
 	fmt.Fprintf(out, "Start Endpoint! Address: %s (certificate allow-list: %s/_mnslocal/)\n", endpointURL, srv.URL())
 
 	// The walk-through's commands run exactly as an operator would type them, against the
@@ -143,7 +141,7 @@ func demoEndpoint(srv *mnslocal.Server, stdout, stderr io.Writer, handled chan<-
 		return nil, err
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	router, err := dispatch.NewRouter(dispatch.Options{Fallback: sink.Log(logger), DeadLetter: sink.DeadLetterLog(logger)})
+	router, err := logRouter(logger)
 	if err != nil {
 		return nil, err
 	}
@@ -159,6 +157,24 @@ func demoEndpoint(srv *mnslocal.Server, stdout, stderr io.Writer, handled chan<-
 		return nil
 	})
 	return push.New(push.Config{MNS: mnspush.Config{CertURLAllow: []mnspush.CertURLRule{rule}, AccessLog: stdout}}, router, logger)
+}
+
+// logRouter is the demos' Router: what no handler takes, and what is dead-lettered, goes to
+// logger through the log sinks.
+func logRouter(logger *slog.Logger) (*dispatch.Router, error) {
+	return dispatch.NewRouter(dispatch.Options{Fallback: sink.Log(logger), DeadLetter: sink.DeadLetterLog(logger)})
+}
+
+// serveLocal serves h on a free port of 127.0.0.1 and returns its base URL ("http://host:port")
+// and what stops it.
+func serveLocal(h http.Handler) (base string, stop func() error, err error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go hs.Serve(ln)
+	return "http://" + ln.Addr().String(), hs.Close, nil
 }
 
 // syncWriter serialises writes, so that each Fprintf lands whole.
