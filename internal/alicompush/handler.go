@@ -83,15 +83,7 @@ func (c Config) withDefaults() Config {
 	if c.ItemConcurrency == 0 {
 		c.ItemConcurrency = DefaultItemConcurrency
 	}
-	if c.Deliveries == nil {
-		c.Deliveries = delivery.NewCounter(0)
-	}
-	if c.Logger == nil {
-		c.Logger = slog.Default()
-	}
-	if c.Now == nil {
-		c.Now = time.Now
-	}
+	c.Deliveries, c.Logger, c.Now = delivery.Defaults(c.Deliveries, c.Logger, c.Now)
 	return c
 }
 

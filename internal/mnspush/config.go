@@ -94,15 +94,7 @@ func (c Config) withDefaults() Config {
 	if c.HandlerTimeout == 0 {
 		c.HandlerTimeout = DefaultHandlerTimeout
 	}
-	if c.Deliveries == nil {
-		c.Deliveries = delivery.NewCounter(0)
-	}
-	if c.Logger == nil {
-		c.Logger = slog.Default()
-	}
-	if c.Now == nil {
-		c.Now = time.Now
-	}
+	c.Deliveries, c.Logger, c.Now = delivery.Defaults(c.Deliveries, c.Logger, c.Now)
 	return c
 }
 

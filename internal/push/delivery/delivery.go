@@ -1,13 +1,14 @@
 // Package delivery holds what the two push receivers (MNS topic push and Alicom's HTTP batch
 // push) share once a request is accepted: a count of deliveries per message id, which stands in
 // for the DequeueCount a queue would report, and a dispatch bounded by the time the pusher
-// waits for an answer.
+// waits for an answer; and the defaults of the counter, logger and clock they are given.
 package delivery
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -25,6 +26,22 @@ type DispatcherFunc func(ctx context.Context, m *dispatch.Message) (dispatch.Out
 // Dispatch calls f.
 func (f DispatcherFunc) Dispatch(ctx context.Context, m *dispatch.Message) (dispatch.Outcome, error) {
 	return f(ctx, m)
+}
+
+// Defaults returns what a push receiver's Config falls back to where it leaves these nil: a
+// Counter of its own (DefaultCounterSize ids), slog.Default() and time.Now; the given ones
+// otherwise.
+func Defaults(c *Counter, log *slog.Logger, now func() time.Time) (*Counter, *slog.Logger, func() time.Time) {
+	if c == nil {
+		c = NewCounter(0)
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	if now == nil {
+		now = time.Now
+	}
+	return c, log, now
 }
 
 // DefaultCounterSize is how many message ids a Counter remembers when given no size.

@@ -3,6 +3,7 @@ package delivery_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -63,5 +64,18 @@ func TestAHandlerThatIgnoresItsContextIsAbandonedAtTheBudget(t *testing.T) {
 	}
 	if took := time.Since(start); took > 5*time.Second {
 		t.Errorf("returned after %s", took)
+	}
+}
+
+func TestDefaultsFillOnlyWhatIsNil(t *testing.T) {
+	c, log, now := delivery.Defaults(nil, nil, nil)
+	if c == nil || log != slog.Default() || now == nil {
+		t.Fatalf("Defaults(nil, nil, nil) = %v, %v, clock set %v: want a counter, slog.Default() and a clock", c, log, now != nil)
+	}
+	mine, myLog := delivery.NewCounter(1), slog.New(slog.DiscardHandler)
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	c, log, now = delivery.Defaults(mine, myLog, func() time.Time { return t0 })
+	if c != mine || log != myLog || !now().Equal(t0) {
+		t.Fatalf("Defaults replaced a value it was given")
 	}
 }
