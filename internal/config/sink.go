@@ -11,6 +11,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/alicom-drain/alicom-drain/internal/redact"
 )
 
 // Sink names: where a handled message or a dead letter goes.
@@ -249,10 +251,10 @@ func (l *loader) webhookURL(name string) string {
 	}
 	u, err := url.Parse(v)
 	if err != nil || u.Host == "" || u.Opaque != "" {
-		l.fail(name, "%q is not valid: expected an absolute URL such as https://receiver.example.com/alicom", redactURL(v))
+		l.fail(name, "%q is not valid: expected an absolute URL such as https://receiver.example.com/alicom", redact.URL(v))
 		return ""
 	}
-	shown := redactURL(v)
+	shown := redact.URL(v)
 	switch {
 	case u.User != nil:
 		l.fail(name, "%q is not valid: expected no user:password@ in the URL (the request is signed with WEBHOOK_SECRET)", shown)
@@ -276,22 +278,6 @@ func isLoopback(host string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
-}
-
-// redactURL drops the query and any user info, which may carry credentials.
-func redactURL(v string) string {
-	u, err := url.Parse(v)
-	if err != nil {
-		if i := strings.IndexAny(v, "?@"); i >= 0 {
-			return v[:i] + "…"
-		}
-		return v
-	}
-	u.User = nil
-	if u.RawQuery != "" {
-		u.RawQuery = "…"
-	}
-	return u.String()
 }
 
 // webhookSecret accepts whsec_ followed by standard base64 of at least 24 bytes (Standard
@@ -352,7 +338,7 @@ func (c SinkConfig) String() string {
 	}
 	fmt.Fprintf(&b, "*=%s deadletter=%s", c.SinkFor(""), c.DeadLetter)
 	if c.Uses(SinkWebhook) {
-		fmt.Fprintf(&b, " webhook=%s batch=%d timeout=%s", redactURL(c.WebhookURL), c.WebhookBatchSize, c.WebhookTimeout)
+		fmt.Fprintf(&b, " webhook=%s batch=%d timeout=%s", redact.URL(c.WebhookURL), c.WebhookBatchSize, c.WebhookTimeout)
 	}
 	if c.ForwardEndpoint != "" {
 		fmt.Fprintf(&b, " mns=%s queue=%q topic=%q deadletter_queue=%q", c.ForwardEndpoint, c.ForwardQueue, c.ForwardTopic, c.DeadLetterQueue)

@@ -1,6 +1,6 @@
 // Package redact is how every package shows a credential without giving it away: a key id
 // keeps a short prefix so operators can tell keys apart, a secret or a token shows only
-// whether it is set, and text a server or an SDK produced loses the secrets it quotes.
+// whether it is set, a URL loses its query and user info, and text a server or an SDK produced loses the secrets it quotes.
 package redact
 
 import (
@@ -30,6 +30,24 @@ func Secret(s string) string {
 		return `""`
 	}
 	return Redacted
+}
+
+// URL shows a URL without its query and user info, which may carry credentials (a token
+// parameter, user:password@): each is dropped, a query shown as "?…". A value that does not
+// parse is cut at its first '?' or '@'.
+func URL(v string) string {
+	u, err := url.Parse(v)
+	if err != nil {
+		if i := strings.IndexAny(v, "?@"); i >= 0 {
+			return v[:i] + "…"
+		}
+		return v
+	}
+	u.User = nil
+	if u.RawQuery != "" {
+		u.RawQuery = "…"
+	}
+	return u.String()
 }
 
 // From removes each secret from text a server or an SDK produced (an error message that quotes

@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/alicom-drain/alicom-drain/internal/redact"
 	"github.com/alicom-drain/alicom-drain/shared/dispatch"
 )
 
@@ -68,7 +69,7 @@ type Webhook struct {
 func NewWebhook(cfg WebhookConfig) (*Webhook, error) {
 	u, err := url.Parse(cfg.URL)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return nil, fmt.Errorf("sink: WebhookConfig.URL %q: expected an http(s) URL", redactQuery(cfg.URL))
+		return nil, fmt.Errorf("sink: WebhookConfig.URL %q: expected an http(s) URL", redact.URL(cfg.URL))
 	}
 	b64, ok := strings.CutPrefix(cfg.Secret, "whsec_")
 	key, kerr := base64.StdEncoding.DecodeString(b64)
@@ -98,7 +99,7 @@ func NewWebhook(cfg WebhookConfig) (*Webhook, error) {
 	// would get the signed receipts without the receiver's owner having said so.
 	c := *client
 	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	w := &Webhook{url: u.String(), shown: redactQuery(cfg.URL), key: key, timeout: cfg.Timeout, client: &c, now: cfg.Now}
+	w := &Webhook{url: u.String(), shown: redact.URL(cfg.URL), key: key, timeout: cfg.Timeout, client: &c, now: cfg.Now}
 	if cfg.BatchSize > 1 {
 		w.events = newBatcher(cfg.BatchSize, cfg.Linger, w.flush)
 		w.dead = newBatcher(cfg.BatchSize, cfg.Linger, w.flush)
@@ -311,19 +312,4 @@ func messageRefused(status int) bool {
 		return true
 	}
 	return false
-}
-
-func redactQuery(v string) string {
-	u, err := url.Parse(v)
-	if err != nil {
-		if i := strings.IndexAny(v, "?@"); i >= 0 {
-			return v[:i] + "…"
-		}
-		return v
-	}
-	u.User = nil
-	if u.RawQuery != "" {
-		u.RawQuery = "…"
-	}
-	return u.String()
 }
