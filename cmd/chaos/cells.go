@@ -186,14 +186,11 @@ func hostileBodies() []string {
 }
 
 func stderrFull(ctx context.Context, b binaries) (outcome, error) {
-	w, err := newWorld(b, visibility, 1)
+	w, err := worldWithReports(b, visibility, "full", 50)
 	if err != nil {
 		return outcome{}, err
 	}
 	defer w.close()
-	if err := w.sendReports("full", 50); err != nil {
-		return outcome{}, err
-	}
 	r, err := invoke(ctx, spec{bin: b.drain, env: w.baseEnv(), stderr: "/dev/full"})
 	if err != nil {
 		return outcome{}, err
@@ -214,14 +211,11 @@ func md5Mismatch(ctx context.Context, b binaries) (outcome, error) {
 
 func ignoreCtx(ctx context.Context, b binaries) (outcome, error) {
 	const deadline = 20 * time.Second
-	w, err := newWorld(b, 30*time.Second, 1)
+	w, err := worldWithReports(b, 30*time.Second, "ign", 32)
 	if err != nil {
 		return outcome{}, err
 	}
 	defer w.close()
-	if err := w.sendReports("ign", 32); err != nil {
-		return outcome{}, err
-	}
 	env := append(w.baseEnv(), "CHAOS_HANDLER=ignorectx", "CHAOS_SLEEP=40s", "CHAOS_EVERY=16")
 	r, err := invoke(ctx, spec{bin: b.testfunc, env: env, timeout: deadline, bound: 90 * time.Second})
 	if err != nil {
@@ -237,14 +231,11 @@ func ignoreCtx(ctx context.Context, b binaries) (outcome, error) {
 
 func deleteStall(ctx context.Context, b binaries) (outcome, error) {
 	const deadline = 20 * time.Second
-	w, err := newWorld(b, visibility, 1)
+	w, err := worldWithReports(b, visibility, "del", 32)
 	if err != nil {
 		return outcome{}, err
 	}
 	defer w.close()
-	if err := w.sendReports("del", 32); err != nil {
-		return outcome{}, err
-	}
 	w.proxy.Add(faultproxy.Fault{Op: faultproxy.OpDelete, Kind: faultproxy.Delay, Delay: 5 * time.Minute})
 	r, err := invoke(ctx, spec{bin: b.drain, env: w.baseEnv(), timeout: deadline, bound: 90 * time.Second})
 	if err != nil {
@@ -264,14 +255,11 @@ func deleteStall(ctx context.Context, b binaries) (outcome, error) {
 }
 
 func shortDeadline(ctx context.Context, b binaries) (outcome, error) {
-	w, err := newWorld(b, visibility, 1)
+	w, err := worldWithReports(b, visibility, "short", 20)
 	if err != nil {
 		return outcome{}, err
 	}
 	defer w.close()
-	if err := w.sendReports("short", 20); err != nil {
-		return outcome{}, err
-	}
 	r, err := invoke(ctx, spec{bin: b.drain, env: w.baseEnv(), timeout: 10 * time.Second})
 	if err != nil {
 		return outcome{}, err
@@ -286,14 +274,11 @@ func shortDeadline(ctx context.Context, b binaries) (outcome, error) {
 
 func hugeAnswer(op faultproxy.Op) func(context.Context, binaries) (outcome, error) {
 	return func(ctx context.Context, b binaries) (outcome, error) {
-		w, err := newWorld(b, visibility, 1)
+		w, err := worldWithReports(b, visibility, "huge", 20)
 		if err != nil {
 			return outcome{}, err
 		}
 		defer w.close()
-		if err := w.sendReports("huge", 20); err != nil {
-			return outcome{}, err
-		}
 		w.proxy.Add(faultproxy.Fault{Op: op, Kind: faultproxy.Huge, Size: 300 * mb, Times: 1})
 		runs, err := w.drainUntilEmpty(ctx, spec{bin: b.drain, env: w.baseEnv(), rssLimit: rssGuard}, 3, visibility+3*time.Second)
 		if err != nil {
@@ -314,14 +299,11 @@ func hugeAnswer(op faultproxy.Op) func(context.Context, binaries) (outcome, erro
 }
 
 func lostDeleteAnswers(ctx context.Context, b binaries) (outcome, error) {
-	w, err := newWorld(b, visibility, 1)
+	w, err := worldWithReports(b, visibility, "lda", 64)
 	if err != nil {
 		return outcome{}, err
 	}
 	defer w.close()
-	if err := w.sendReports("lda", 64); err != nil {
-		return outcome{}, err
-	}
 	w.proxy.Add(faultproxy.Fault{Op: faultproxy.OpDelete, Kind: faultproxy.LoseAnswer, Times: 2})
 	runs, err := w.drainUntilEmpty(ctx, spec{bin: b.drain, env: w.baseEnv()}, 4, visibility+3*time.Second)
 	if err != nil {
@@ -336,14 +318,11 @@ func lostDeleteAnswers(ctx context.Context, b binaries) (outcome, error) {
 }
 
 func killMidBatch(ctx context.Context, b binaries) (outcome, error) {
-	w, err := newWorld(b, visibility, 1)
+	w, err := worldWithReports(b, visibility, "kill", 200)
 	if err != nil {
 		return outcome{}, err
 	}
 	defer w.close()
-	if err := w.sendReports("kill", 200); err != nil {
-		return outcome{}, err
-	}
 	env := append(w.baseEnv(), "CHAOS_HANDLER=slow", "CHAOS_SLEEP=30ms")
 	first, err := invoke(ctx, spec{bin: b.testfunc, env: env, killWhen: func(n int) bool { return n >= 20 }})
 	if err != nil {
@@ -362,14 +341,11 @@ func killMidBatch(ctx context.Context, b binaries) (outcome, error) {
 }
 
 func overlapping(ctx context.Context, b binaries) (outcome, error) {
-	w, err := newWorld(b, visibility, 1)
+	w, err := worldWithReports(b, visibility, "ovl", 300)
 	if err != nil {
 		return outcome{}, err
 	}
 	defer w.close()
-	if err := w.sendReports("ovl", 300); err != nil {
-		return outcome{}, err
-	}
 	w.srv.SetLatency(2*time.Millisecond, 0)
 	const n = 3
 	type res struct {
@@ -400,14 +376,11 @@ func overlapping(ctx context.Context, b binaries) (outcome, error) {
 }
 
 func requestIDs(ctx context.Context, b binaries) (outcome, error) {
-	w, err := newWorld(b, visibility, 1)
+	w, err := worldWithReports(b, visibility, "rid", 20)
 	if err != nil {
 		return outcome{}, err
 	}
 	defer w.close()
-	if err := w.sendReports("rid", 20); err != nil {
-		return outcome{}, err
-	}
 	runs, err := w.drainUntilEmpty(ctx, spec{bin: b.drain, env: w.baseEnv()}, 2, visibility+3*time.Second)
 	if err != nil {
 		return outcome{}, err
@@ -433,14 +406,11 @@ func requestIDs(ctx context.Context, b binaries) (outcome, error) {
 // every message it could not delete.
 func sigtermDuringStall(ctx context.Context, b binaries) (outcome, error) {
 	const limit = 10 * time.Second
-	w, err := newWorld(b, visibility, 1)
+	w, err := worldWithReports(b, visibility, "term", 32)
 	if err != nil {
 		return outcome{}, err
 	}
 	defer w.close()
-	if err := w.sendReports("term", 32); err != nil {
-		return outcome{}, err
-	}
 	w.proxy.Add(faultproxy.Fault{Op: faultproxy.OpDelete, Kind: faultproxy.Delay, Delay: 5 * time.Minute})
 	r, err := invoke(ctx, spec{bin: b.drain, env: w.baseEnv(), timeout: 60 * time.Second, termAfter: 3 * time.Second, bound: 90 * time.Second})
 	if err != nil {

@@ -65,6 +65,20 @@ func newWorld(bins binaries, visibility time.Duration, seed uint64) (*world, err
 
 func (w *world) close() { w.stop() }
 
+// worldWithReports is a world (seed 1) with n SmsReport receipts tagged tag already waiting:
+// how most cells start.
+func worldWithReports(b binaries, visibility time.Duration, tag string, n int) (*world, error) {
+	w, err := newWorld(b, visibility, 1)
+	if err != nil {
+		return nil, err
+	}
+	if err := w.sendReports(tag, n); err != nil {
+		w.close()
+		return nil, err
+	}
+	return w, nil
+}
+
 // send enqueues raw MNS bodies (what Alicom would put in the queue) and remembers their ids.
 func (w *world) send(bodies ...string) error {
 	for _, b := range bodies {
