@@ -6,11 +6,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/alicom-drain/alicom-drain/internal/procmem"
 )
 
 // buildFunction compiles the drain function as it is deployed (functions/alicom-drain) into
@@ -105,7 +106,7 @@ func runProcess(ctx context.Context, bin string, f *fixture) (wall, cpu time.Dur
 		t := time.NewTicker(10 * time.Millisecond)
 		defer t.Stop()
 		for {
-			if h := vmHWM(cmd.Process.Pid); h > peak.Load() {
+			if h := procmem.PeakRSS(cmd.Process.Pid); h > peak.Load() {
 				peak.Store(h)
 			}
 			select {
@@ -122,21 +123,4 @@ func runProcess(ctx context.Context, bin string, f *fixture) (wall, cpu time.Dur
 		cpu = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 	}
 	return wall, cpu, peak.Load(), err
-}
-
-// vmHWM is a process's peak resident set from /proc, 0 when unknown.
-func vmHWM(pid int) int64 {
-	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "status"))
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			if f := strings.Fields(v); len(f) > 0 {
-				n, _ := strconv.ParseInt(f[0], 10, 64)
-				return n * 1024
-			}
-		}
-	}
-	return 0
 }

@@ -11,7 +11,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,6 +18,7 @@ import (
 	"time"
 
 	"github.com/alicom-drain/alicom-drain/internal/faultproxy"
+	"github.com/alicom-drain/alicom-drain/internal/procmem"
 	"github.com/alicom-drain/alicom-drain/shared/mnslocal"
 )
 
@@ -268,7 +268,7 @@ loop:
 			termAt = time.Now()
 			_ = cmd.Process.Signal(syscall.SIGTERM)
 		case <-tick.C:
-			if hwm := vmHWM(pid); hwm > peak {
+			if hwm := procmem.PeakRSS(pid); hwm > peak {
 				peak = hwm
 			}
 			if s.rssLimit > 0 && peak > s.rssLimit {
@@ -308,24 +308,6 @@ loop:
 // chaos handler's, or a dead-letter line.
 func isRecord(l logLine) bool {
 	return l.MessageID != "" && (l.Msg == "alicom message" || l.Msg == "dead-lettered")
-}
-
-// vmHWM is a process's peak resident set from /proc, 0 when unknown.
-func vmHWM(pid int) int64 {
-	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "status"))
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			f := strings.Fields(v)
-			if len(f) > 0 {
-				n, _ := strconv.ParseInt(f[0], 10, 64)
-				return n * 1024
-			}
-		}
-	}
-	return 0
 }
 
 // parseReport sums the counters of every queue in the invocation's result; unknown fields are

@@ -18,6 +18,7 @@ import (
 
 	"github.com/alicom-drain/alicom-drain/internal/faultproxy"
 	"github.com/alicom-drain/alicom-drain/internal/platform/platformtest"
+	"github.com/alicom-drain/alicom-drain/internal/procmem"
 )
 
 // warmInstance is the function binary running as a Function Compute instance under the
@@ -87,7 +88,7 @@ func (wi *warmInstance) invoke(ctx context.Context, id string) (run, error) {
 		return run{}, err
 	}
 	time.Sleep(200 * time.Millisecond) // let the last log lines arrive
-	r := run{Wall: time.Since(start), PeakRSS: vmHWM(wi.cmd.Process.Pid)}
+	r := run{Wall: time.Since(start), PeakRSS: procmem.PeakRSS(wi.cmd.Process.Pid)}
 	r.Report, r.Stop = parseReport(res.Body)
 	if res.Failed {
 		r.Exit = 1
@@ -241,7 +242,7 @@ func pushFlood(ctx context.Context, b binaries) (outcome, error) {
 			case <-stop:
 				return
 			case <-time.After(10 * time.Millisecond):
-				if h := vmHWM(cmd.Process.Pid); h > peak.Load() {
+				if h := procmem.PeakRSS(cmd.Process.Pid); h > peak.Load() {
 					peak.Store(h)
 				}
 				if peak.Load() > rssGuard {
@@ -276,7 +277,7 @@ func pushFlood(ctx context.Context, b binaries) (outcome, error) {
 	}
 	wg.Wait()
 	close(stop)
-	if h := vmHWM(cmd.Process.Pid); h > peak.Load() {
+	if h := procmem.PeakRSS(cmd.Process.Pid); h > peak.Load() {
 		peak.Store(h)
 	}
 	var codes []string
