@@ -95,7 +95,7 @@ func main() {
 	flag.IntVar(&s.ProcessBacklog, "process-backlog", 3200, "messages for one invocation of the function binary, timed from process start to exit (0 skips it)")
 	flag.StringVar(&followRTTs, "follow-rtts", "1ms,10ms,50ms", "round trips of the DRAIN_MODE=follow latency runs (\"\" skips them)")
 	flag.IntVar(&s.FollowMessages, "follow-messages", 60, "messages arriving at random times in each follow-mode run")
-	flag.DurationVar(&s.FollowIdle, "follow-idle", 20*time.Second, "idle window of each follow-mode run, whose requests are counted")
+	flag.DurationVar(&s.FollowIdle, "follow-idle", time.Minute, "idle window of each follow-mode run, whose requests are counted (at least two of follow mode's 30 s long polls, or the rate reads 0)")
 	flag.DurationVar(&s.FollowActive, "follow-active", 20*time.Second, "window the follow-mode messages arrive over")
 	flag.BoolVar(&s.Profile, "profile", true, "profile the client (pprof labels) at the default receivers and the target round trip; off when -cpuprofile is given")
 	s.Prices = defaultPrices
