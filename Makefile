@@ -33,7 +33,7 @@ test: ## Vet, then every test with the race detector.
 
 bench: ## The drain against the official demos' loops, then the per-message CPU benchmarks.
 	$(GO) run ./cmd/bench
-	$(GO) test -run '^$$' -bench . -benchmem ./shared/alicom ./shared/dispatch ./shared/mnslocal ./internal/queue/mnsqueue ./internal/sink ./internal/push
+	$(GO) test -run '^$$' -bench . -benchmem ./shared/alicom ./shared/dispatch ./internal/drain ./shared/mnslocal ./internal/queue/mnsqueue ./internal/sink ./internal/push
 
 lint: ## gofmt, go vet, the import rules of docs/architecture.md, the deployment descriptors (cfn-lint when installed).
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi

@@ -172,10 +172,15 @@ func issue12Checks(res *results) []check {
 	}
 	out = append(out, c)
 
-	c = check{Target: fmt.Sprintf("client CPU per message ≤ %d µs (the function process alone, default C, %s)", targetClientCPUPerMs.Microseconds(), rttName), Status: notMeasured}
-	if okP {
-		c.Measured = fmt.Sprintf("%.1f µs without start-up and end, %.1f µs with (%.0f ms CPU for %d messages)", us(p.NetCPUPerMsg()), us(p.CPUPerMsg()), ms(p.CPU), p.Messages)
-		c.Status = mark(p.NetCPUPerMsg() <= targetClientCPUPerMs)
+	// The target's steps are the client's (signing, request building, receive decoding,
+	// dispatch, delete): judged with the no-op handler; the log sink's record is shown beside.
+	c = check{Target: fmt.Sprintf("client CPU per message ≤ %d µs (the function process alone with a no-op handler, default C, %s)", targetClientCPUPerMs.Microseconds(), rttName), Status: notMeasured}
+	if n, ok := res.processWith(handlerNoop, rtt); ok {
+		c.Measured = fmt.Sprintf("%.1f µs without start-up and end, %.1f µs with (%.0f ms CPU for %d messages)", us(n.NetCPUPerMsg()), us(n.CPUPerMsg()), ms(n.CPU), n.Messages)
+		if okP {
+			c.Measured += fmt.Sprintf("; with the log sink writing every record %.1f µs, %.1f µs with start-up", us(p.NetCPUPerMsg()), us(p.CPUPerMsg()))
+		}
+		c.Status = mark(n.NetCPUPerMsg() <= targetClientCPUPerMs)
 	}
 	out = append(out, c)
 

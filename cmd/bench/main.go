@@ -95,7 +95,7 @@ func main() {
 	flag.IntVar(&s.ProcessBacklog, "process-backlog", 3200, "messages for one invocation of the function binary, timed from process start to exit (0 skips it)")
 	flag.StringVar(&followRTTs, "follow-rtts", "1ms,10ms,50ms", "round trips of the DRAIN_MODE=follow latency runs (\"\" skips them)")
 	flag.IntVar(&s.FollowMessages, "follow-messages", 60, "messages arriving at random times in each follow-mode run")
-	flag.DurationVar(&s.FollowIdle, "follow-idle", 20*time.Second, "idle window of each follow-mode run, whose requests are counted")
+	flag.DurationVar(&s.FollowIdle, "follow-idle", time.Minute, "idle window of each follow-mode run, whose requests are counted (at least two of follow mode's 30 s long polls, or the rate reads 0)")
 	flag.DurationVar(&s.FollowActive, "follow-active", 20*time.Second, "window the follow-mode messages arrive over")
 	flag.BoolVar(&s.Profile, "profile", true, "profile the client (pprof labels) at the default receivers and the target round trip; off when -cpuprofile is given")
 	s.Prices = defaultPrices
@@ -319,15 +319,22 @@ func run(ctx context.Context, s settings, log io.Writer) (*results, error) {
 		return nil, err
 	}
 	if s.ProcessBacklog > 0 {
+		fmt.Fprintln(log, "bench: building cmd/bench/noophandler")
+		noop, err := buildNoop(s.Root, dir)
+		if err != nil {
+			return nil, err
+		}
 		for _, rtt := range s.RTTs {
-			fmt.Fprintf(log, "bench: the function binary on %d messages at RTT %v, process start to exit\n", s.ProcessBacklog, rtt)
-			p, err := measureProcess(ctx, bin, s, samples, rtt)
-			if err != nil {
-				return nil, fmt.Errorf("process run at RTT %v: %w", rtt, err)
+			for _, h := range []struct{ name, bin string }{{handlerLogSink, bin}, {handlerNoop, noop}} {
+				fmt.Fprintf(log, "bench: the function binary (%s) on %d messages at RTT %v, process start to exit\n", h.name, s.ProcessBacklog, rtt)
+				p, err := measureProcess(ctx, h.bin, h.name, s, samples, rtt)
+				if err != nil {
+					return nil, fmt.Errorf("process run (%s) at RTT %v: %w", h.name, rtt, err)
+				}
+				fmt.Fprintf(log, "bench:   %d msgs in %.2fs = %.0f msg/s, %.3f req/msg, %.1f µs CPU/msg, %.1f without start-up and end (function process only)\n",
+					p.Messages, p.Wall.Seconds(), p.Rate(), p.ReqPerMsg(), us(p.CPUPerMsg()), us(p.NetCPUPerMsg()))
+				res.Process = append(res.Process, p)
 			}
-			fmt.Fprintf(log, "bench:   %d msgs in %.2fs = %.0f msg/s, %.3f req/msg, %.1f µs CPU/msg (function process only)\n",
-				p.Messages, p.Wall.Seconds(), p.Rate(), p.ReqPerMsg(), us(p.CPUPerMsg()))
-			res.Process = append(res.Process, p)
 		}
 	} else {
 		res.NotMeasured["process"] = "-process-backlog 0"

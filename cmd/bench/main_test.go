@@ -223,12 +223,14 @@ func TestTheOutputsRenderEveryVariant(t *testing.T) {
 
 func TestTheFunctionBinaryDrainsTheBacklogAsAProcessOfItsOwn(t *testing.T) {
 	res := smallRun(t)
-	if len(res.Process) != 1 {
-		t.Fatalf("%d process rows, want one per round trip", len(res.Process))
+	if len(res.Process) != 2 {
+		t.Fatalf("%d process rows, want two per round trip (the log sink, a no-op handler)", len(res.Process))
 	}
-	p := res.Process[0]
-	if p.Messages != 70 || p.Left != 0 || p.CPU <= 0 || p.Wall <= 0 || p.TokenRequests != 2 {
-		t.Errorf("process row %+v: want 70 messages deleted, none left, positive CPU and wall, a token per type", p)
+	for i, handler := range []string{handlerLogSink, handlerNoop} {
+		p := res.Process[i]
+		if p.Handler != handler || p.Messages != 70 || p.Left != 0 || p.CPU <= 0 || p.Wall <= 0 || p.TokenRequests != 2 {
+			t.Errorf("process row %+v: want the %s handler, 70 messages deleted, none left, positive CPU and wall, a token per type", p, handler)
+		}
 	}
 }
 

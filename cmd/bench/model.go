@@ -123,6 +123,7 @@ type emptyRow struct {
 // processRow is one local invocation of the function binary on a backlog, from process start
 // to exit, at the default settings.
 type processRow struct {
+	Handler                    string // handlerLogSink (the function as deployed) or handlerNoop
 	RTT                        time.Duration
 	Receivers                  int
 	Backlog                    int64
@@ -268,10 +269,15 @@ func (res *results) warmEmpty(def bool, wait time.Duration) (emptyRow, bool) {
 	return emptyRow{}, false
 }
 
-// processAt is the process run at rtt, if measured.
+// processAt is the run of the function as deployed (the log sink) at rtt, if measured.
 func (res *results) processAt(rtt time.Duration) (processRow, bool) {
+	return res.processWith(handlerLogSink, rtt)
+}
+
+// processWith is the process run with handler at rtt, if measured.
+func (res *results) processWith(handler string, rtt time.Duration) (processRow, bool) {
 	for _, p := range res.Process {
-		if p.RTT == rtt {
+		if p.RTT == rtt && p.Handler == handler {
 			return p, true
 		}
 	}

@@ -17,14 +17,30 @@ import (
 // buildFunction compiles the drain function as it is deployed (functions/alicom-drain) into
 // dir, for the measurements that run it as a process of its own.
 func buildFunction(root, dir string) (string, error) {
-	bin := filepath.Join(dir, "alicom-drain")
-	cmd := exec.Command("go", "build", "-o", bin, "./functions/alicom-drain")
+	return buildMain(root, dir, "./functions/alicom-drain")
+}
+
+// buildNoop compiles the same function with a no-op handler in place of the log sink
+// (cmd/bench/noophandler): the client's CPU without the sink's.
+func buildNoop(root, dir string) (string, error) {
+	return buildMain(root, dir, "./cmd/bench/noophandler")
+}
+
+func buildMain(root, dir, pkg string) (string, error) {
+	bin := filepath.Join(dir, filepath.Base(pkg))
+	cmd := exec.Command("go", "build", "-o", bin, pkg)
 	cmd.Dir = root
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build ./functions/alicom-drain: %v\n%s", err, out)
+		return "", fmt.Errorf("go build %s: %v\n%s", pkg, err, out)
 	}
 	return bin, nil
 }
+
+// The handlers a process run is measured with.
+const (
+	handlerLogSink = "log sink"
+	handlerNoop    = "no-op"
+)
 
 // functionEnv is the configuration the bench gives the function binary: the fixture's emulator
 // for both endpoints and the bench's customer keys, plus extra.
@@ -40,11 +56,12 @@ func functionEnv(f *fixture, extra ...string) []string {
 	}, extra...)
 }
 
-// measureProcess runs one local invocation of the function binary on a preloaded backlog at
-// rtt, from process start to exit, at the default settings: the whole-wall rate a user gets
+// measureProcess runs one local invocation of the function binary bin (whose handler is
+// named by handler) on a preloaded backlog at rtt, from process start to exit, at the default
+// settings: the whole-wall rate a user gets
 // from one invocation, and the CPU time of the function process alone (getrusage of the child:
 // the emulator runs in the bench process and is not counted).
-func measureProcess(ctx context.Context, bin string, s settings, samples map[string][]sample, rtt time.Duration) (processRow, error) {
+func measureProcess(ctx context.Context, bin, handler string, s settings, samples map[string][]sample, rtt time.Duration) (processRow, error) {
 	// The same invocation on empty queues first: its CPU is the start-up and the end, which
 	// the per-message figure leaves out.
 	idle, err := newFixture(rtt, 0, s.Types, samples)
@@ -63,7 +80,7 @@ func measureProcess(ctx context.Context, bin string, s settings, samples map[str
 	defer f.close()
 	settle()
 	wall, cpu, rss, runErr := runProcess(ctx, bin, f)
-	p := processRow{RTT: rtt, Receivers: defaultReceivers(), Wall: wall, Backlog: int64(s.ProcessBacklog), CPU: cpu, IdleCPU: idleCPU, MaxRSS: rss}
+	p := processRow{Handler: handler, RTT: rtt, Receivers: defaultReceivers(), Wall: wall, Backlog: int64(s.ProcessBacklog), CPU: cpu, IdleCPU: idleCPU, MaxRSS: rss}
 	st := f.srv.Stats()
 	p.MNSRequests, p.TokenRequests = st.MNSRequests, st.TokenRequests
 	for _, t := range f.types {

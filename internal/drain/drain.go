@@ -648,27 +648,85 @@ func (r *run) handle(msgs []queue.Message, began time.Time) {
 	r.dispatching += len(msgs)
 	r.dmu.Unlock()
 	for i := range msgs {
-		r.handleWG.Go(func() {
-			defer r.releaseSlots(1)
-			qm := &msgs[i]
-			del := r.dispatch(qm)
-			r.finish(toDelete{id: qm.ID, handle: qm.ReceiptHandle, visibleUntil: visibleUntil}, del)
-		})
+		r.handleWG.Add(1) // done by the message's end (see handling)
+		go r.dispatch(&msgs[i], visibleUntil)
 	}
 }
 
 // errAbandoned is the failure of a Dispatch the drain stopped waiting for.
 var errAbandoned = errors.New("drain: the handler did not return within its timeout; the drain went on without it")
 
-// dispatch runs one message through the Dispatcher, counts its outcome and says whether the
-// message may be deleted.
-func (r *run) dispatch(qm *queue.Message) bool {
+// dispatch runs one message through the Dispatcher on the calling goroutine, bounded by a
+// watchdog (see handling), and takes the message to its end.
+func (r *run) dispatch(qm *queue.Message, visibleUntil time.Time) {
 	m := &dispatch.Message{
 		ID: qm.ID, Type: r.src.MessageType, Source: r.src.Queue.Name(),
 		Body: qm.Body, BodyMD5: qm.BodyMD5, DequeueCount: qm.DequeueCount,
 		EnqueueTime: qm.EnqueueTime, FirstDequeueTime: qm.FirstDequeueTime,
 	}
-	outcome, err, abandoned := r.boundedDispatch(m)
+	h := &handling{r: r, qm: qm, visibleUntil: visibleUntil}
+	limit := r.o.HandlerTimeout + abandonSlack
+	if !r.deadline.IsZero() {
+		limit = min(limit, time.Until(r.deadline))
+	}
+	h.limitAt = time.Now().Add(max(limit, 0))
+	h.watchdog = time.AfterFunc(max(limit, 0), h.abandon)
+	stopWatch := context.AfterFunc(r.ctx, h.ctxDone)
+	res := dispatchResult{outcome: dispatch.Retry, err: errors.New("drain: the dispatcher exited without returning")}
+	defer func() {
+		if v := recover(); v != nil {
+			res = dispatchResult{outcome: dispatch.Retry, err: fmt.Errorf("drain: the dispatcher panicked: %v", v)}
+		}
+		h.watchdog.Stop()
+		stopWatch()
+		h.end(res, false)
+	}()
+	res.outcome, res.err = r.d.Dispatch(r.ctx, m)
+}
+
+// handling is one message between its receive and its end. A Dispatch runs on the message's
+// own goroutine, and a watchdog gives up on it after HandlerTimeout plus abandonSlack, never
+// past the deadline, and at most abandonSlack once ctx was cancelled (at once when its deadline
+// passed). Whichever comes first, the Dispatch's return or the watchdog, ends the message:
+// counts its outcome, queues its delete, frees its slot. A Dispatch given up on is abandoned:
+// the drain goes on without its goroutine, and its result, if it ever returns, is dropped. A
+// Dispatch that panics or exits its goroutine (runtime.Goexit) is a failure: nothing is deleted
+// by default. An outcome the drain does not know is a failure too.
+type handling struct {
+	r            *run
+	qm           *queue.Message
+	visibleUntil time.Time
+	limitAt      time.Time   // when the watchdog gives up, unless ctx ends first
+	watchdog     *time.Timer // calls abandon
+	ended        atomic.Bool
+}
+
+// ctxDone shortens the watchdog when ctx ends: a handler that honours its context has returned
+// by the time its deadline passed, and a cancelled one gets abandonSlack.
+func (h *handling) ctxDone() {
+	wait := time.Duration(0)
+	if !errors.Is(h.r.ctx.Err(), context.DeadlineExceeded) {
+		wait = min(abandonSlack, max(time.Until(h.limitAt), 0))
+	}
+	h.watchdog.Reset(wait)
+}
+
+func (h *handling) abandon() { h.end(dispatchResult{outcome: dispatch.Retry, err: errAbandoned}, true) }
+
+// end ends the message once: the first caller's result counts.
+func (h *handling) end(res dispatchResult, abandoned bool) {
+	if !h.ended.CompareAndSwap(false, true) {
+		return
+	}
+	r, qm := h.r, h.qm
+	defer r.handleWG.Done()
+	defer r.releaseSlots(1)
+	del := r.count(qm, res.outcome, res.err, abandoned)
+	r.finish(toDelete{id: qm.ID, handle: qm.ReceiptHandle, visibleUntil: h.visibleUntil}, del)
+}
+
+// count counts one message's outcome and says whether the message may be deleted.
+func (r *run) count(qm *queue.Message, outcome dispatch.Outcome, err error, abandoned bool) bool {
 	switch outcome {
 	case dispatch.Handled:
 		r.handled.Add(1)
@@ -699,54 +757,6 @@ func (r *run) dispatch(qm *queue.Message) bool {
 type dispatchResult struct {
 	outcome dispatch.Outcome
 	err     error
-}
-
-// boundedDispatch calls the Dispatcher in its own goroutine and waits for it at most
-// HandlerTimeout plus abandonSlack, never past the deadline, and at most abandonSlack once ctx
-// was cancelled. A Dispatch that panics or exits its goroutine (runtime.Goexit) is a failure:
-// nothing is deleted by default. An outcome the drain does not know is a failure too.
-func (r *run) boundedDispatch(m *dispatch.Message) (dispatch.Outcome, error, bool) {
-	ch := make(chan dispatchResult, 1)
-	go func() {
-		res := dispatchResult{outcome: dispatch.Retry, err: errors.New("drain: the dispatcher exited without returning")}
-		defer func() {
-			if v := recover(); v != nil {
-				res = dispatchResult{outcome: dispatch.Retry, err: fmt.Errorf("drain: the dispatcher panicked: %v", v)}
-			}
-			ch <- res
-		}()
-		res.outcome, res.err = r.d.Dispatch(r.ctx, m)
-	}()
-	limit := r.o.HandlerTimeout + abandonSlack
-	if !r.deadline.IsZero() {
-		limit = min(limit, time.Until(r.deadline))
-	}
-	t := time.NewTimer(max(limit, 0))
-	defer t.Stop()
-	select {
-	case res := <-ch:
-		return res.outcome, res.err, false
-	case <-t.C:
-		return dispatch.Retry, errAbandoned, true
-	case <-r.ctx.Done():
-	}
-	if errors.Is(r.ctx.Err(), context.DeadlineExceeded) {
-		select { // a handler that honours its context has returned by now
-		case res := <-ch:
-			return res.outcome, res.err, false
-		default:
-			return dispatch.Retry, errAbandoned, true
-		}
-	}
-	after := time.NewTimer(abandonSlack)
-	defer after.Stop()
-	select {
-	case res := <-ch:
-		return res.outcome, res.err, false
-	case <-t.C:
-	case <-after.C:
-	}
-	return dispatch.Retry, errAbandoned, true
 }
 
 // finish takes a message off the handling count and, if it may go, queues it for deletion.
