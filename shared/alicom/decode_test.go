@@ -128,6 +128,8 @@ func TestParse(t *testing.T) {
 		check   func(t *testing.T, v any)
 		wantErr error
 		errHas  string
+		// errHasToo is a second part the error must name, when errHas cannot hold it all.
+		errHasToo string
 	}{
 		{name: "a success boolean is read", typ: TypeSmsReport, json: `{"success":true}`,
 			check: func(t *testing.T, v any) { wantEq(t, v.(SmsReport).Success, FlexBool(true)) }},
@@ -136,7 +138,7 @@ func TestParse(t *testing.T) {
 		{name: "a success string FALSE in capitals is read as false", typ: TypeSmsReport, json: `{"success":"FALSE"}`,
 			check: func(t *testing.T, v any) { wantEq(t, v.(SmsReport).Success, FlexBool(false)) }},
 		{name: "a success string that is neither true nor false is refused", typ: TypeSmsReport, json: `{"success":"yes"}`,
-			wantErr: ErrFields, errHas: `SmsReport body (17 bytes) does not fit the documented fields: json: cannot unmarshal JSON string into Go alicom.FlexBool within "/success"`},
+			wantErr: ErrFields, errHas: `SmsReport body (17 bytes) does not fit the documented fields: json: `, errHasToo: `unmarshal JSON string into Go alicom.FlexBool within "/success"`},
 		{name: "an empty success string is refused rather than guessed", typ: TypeSmsReport, json: `{"success":""}`,
 			wantErr: ErrFields},
 		{name: "a success number 1 is read as true", typ: TypeSmsReport, json: `{"success":1}`,
@@ -242,8 +244,12 @@ func TestParse(t *testing.T) {
 				if !errors.Is(err, tt.wantErr) {
 					t.Fatalf("err = %v, want %v", err, tt.wantErr)
 				}
-				if !strings.Contains(err.Error(), tt.errHas) {
-					t.Errorf("err %q does not name %q", err, tt.errHas)
+				// Only the parts of the JSON library's text that it keeps stable: it renders its
+				// modal verb as "cannot" or "unable to" at random per process, on purpose.
+				for _, part := range []string{tt.errHas, tt.errHasToo} {
+					if !strings.Contains(err.Error(), part) {
+						t.Errorf("err %q does not name %q", err, part)
+					}
 				}
 				return
 			}
