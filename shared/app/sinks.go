@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -84,8 +85,10 @@ func buildSinks(cfg config.SinkConfig, logger *slog.Logger, creds token.Credenti
 	return byType, fallback, deadLetter, closeFn, nil
 }
 
-// newSinkRouter returns a router with the drain's policies and the configured sinks. Go
-// handlers registered on it afterwards (app.Main's register) take precedence for their types.
+// newSinkRouter returns a router with the drain's policies and the configured sinks. The sinks,
+// per-type ones included, sit behind the router's Fallback rather than in its mux, so that a Go
+// handler registered afterwards (app.Main's register) takes precedence for its type instead of
+// colliding with the sink's registration.
 func newSinkRouter(cfg config.Config, sc config.SinkConfig, logger *slog.Logger, creds token.CredentialSource) (*dispatch.Router, func(), error) {
 	byType, fallback, deadLetter, closeFn, err := buildSinks(sc, logger, creds)
 	if err != nil {
@@ -94,7 +97,7 @@ func newSinkRouter(cfg config.Config, sc config.SinkConfig, logger *slog.Logger,
 	r, err := dispatch.NewRouter(dispatch.Options{
 		MaxAttempts:    cfg.MaxAttempts,
 		HandlerTimeout: cfg.HandlerTimeout,
-		Fallback:       fallback,
+		Fallback:       sinkByType(byType, fallback),
 		DeadLetter:     deadLetter,
 		OutageHorizon:  sc.OutageHorizon,
 	})
@@ -102,8 +105,18 @@ func newSinkRouter(cfg config.Config, sc config.SinkConfig, logger *slog.Logger,
 		closeFn()
 		return nil, nil, err
 	}
-	for t, h := range byType {
-		r.Handle(t, h)
-	}
 	return r, closeFn, nil
+}
+
+// sinkByType sends each message to its type's sink, or to fallback.
+func sinkByType(byType map[string]dispatch.HandlerFunc, fallback dispatch.HandlerFunc) dispatch.HandlerFunc {
+	if len(byType) == 0 {
+		return fallback
+	}
+	return func(ctx context.Context, m *dispatch.Message) error {
+		if h, ok := byType[m.Type]; ok {
+			return h(ctx, m)
+		}
+		return fallback(ctx, m)
+	}
 }

@@ -478,6 +478,31 @@ func TestGoHandlersKeepWorkingBesideTheSinks(t *testing.T) {
 	}
 }
 
+func TestAGoHandlerTakesPrecedenceOverItsTypesOwnSink(t *testing.T) {
+	e := newEnv(t, "SmsReport", "SmsUp")
+	rc := newHookReceiver(t)
+	e.send("SmsReport", sample(t, "SmsReport"), 2)
+	ups := e.send("SmsUp", sample(t, "SmsUp"), 2)
+	rec := newRecorder()
+	d := e.sinkFunction(e.config(map[string]string{"ALICOM_MESSAGE_TYPES": "SmsReport,SmsUp", "LOG_LEVEL": "error"}), map[string]string{
+		"ALICOM_SINK": "SmsReport=webhook,*=log", "WEBHOOK_URL": rc.srv.URL, "WEBHOOK_SECRET": hookSecret,
+	}, func(r *dispatch.Router) { r.Handle("SmsReport", rec.handle) })
+	if _, err := e.invoke(context.Background(), d); err != nil {
+		t.Fatal(err)
+	}
+	_, delivered, _, _ := rc.snapshot()
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if len(delivered) != 0 || len(rec.seen) != 2 {
+		t.Errorf("%d messages at the webhook, %d at the Go handler; want 0 and 2", len(delivered), len(rec.seen))
+	}
+	for _, id := range ups {
+		if !strings.Contains(e.logs.String(), id) {
+			t.Errorf("no log record of SmsUp message %s", id)
+		}
+	}
+}
+
 func TestRecordsAreWrittenUnderAnyLogLevelAndAFailedWriteKeepsTheMessage(t *testing.T) {
 	e := newEnv(t, "SmsReport")
 	ids := e.send("SmsReport", sample(t, "SmsReport"), 2)
