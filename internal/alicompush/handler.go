@@ -317,7 +317,8 @@ func identify(messageType string, raw json.RawMessage) (payload any, id string) 
 // the delivery.
 func (h *Handler) message(messageType, id string, payload any, raw json.RawMessage) *dispatch.Message {
 	count, first := h.cfg.Deliveries.Seen(id, h.cfg.Now())
-	if count >= h.cfg.FinalDelivery && count < h.cfg.MaxAttempts {
+	final := count >= h.cfg.FinalDelivery
+	if final && count < h.cfg.MaxAttempts {
 		count = h.cfg.MaxAttempts
 	}
 	return &dispatch.Message{
@@ -330,6 +331,7 @@ func (h *Handler) message(messageType, id string, payload any, raw json.RawMessa
 		FirstDequeueTime: first,
 		Data:             raw,
 		Payload:          payload,
+		FinalDelivery:    final,
 	}
 }
 

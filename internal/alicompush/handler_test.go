@@ -83,18 +83,25 @@ func TestAnItemWithoutABusinessKeyGetsAnIDThatIgnoresWhitespace(t *testing.T) {
 	}
 }
 
-func TestTheFinalDeliveryCarriesThePoisonThreshold(t *testing.T) {
+func TestTheFinalDeliveryCarriesThePoisonThresholdAndSaysItIsFinal(t *testing.T) {
 	rec := &recorder{keep: true}
 	h, _ := alicompush.New(alicompush.Config{Token: token, FinalDelivery: 3, MaxAttempts: 7, Deliveries: delivery.NewCounter(0)}, rec)
 	for range 3 {
 		serve(t, h, "SmsUp", `[{"phone_number":"1"}]`)
 	}
 	var got []int64
+	var final []bool
 	for _, m := range rec.msgs {
 		got = append(got, m.DequeueCount)
+		final = append(final, m.FinalDelivery)
 	}
 	if len(got) != 3 || got[0] != 1 || got[1] != 2 || got[2] != 7 {
 		t.Errorf("DequeueCounts %v, want [1 2 7]", got)
+	}
+	// A destination that is down is dead-lettered only on a final delivery (dispatch.Poison):
+	// Alicom stops after it, so keeping the item would lose it.
+	if len(final) != 3 || final[0] || final[1] || !final[2] {
+		t.Errorf("FinalDelivery %v, want [false false true]", final)
 	}
 }
 

@@ -38,7 +38,7 @@ func Poison(maxAttempts int64, outageHorizon time.Duration) Policy {
 			if out != Retry || err == nil || ctx.Err() != nil {
 				return out, err
 			}
-			if IsUnavailable(err) {
+			if IsUnavailable(err) && !m.FinalDelivery {
 				if outageHorizon <= 0 || m.EnqueueTime.IsZero() {
 					return Retry, err
 				}
@@ -48,7 +48,7 @@ func Poison(maxAttempts int64, outageHorizon time.Duration) Policy {
 				}
 				return Retry, err
 			}
-			if m.DequeueCount >= maxAttempts {
+			if m.DequeueCount >= maxAttempts || m.FinalDelivery {
 				return DeadLettered, exhausted(m, maxAttempts, err)
 			}
 			return Retry, err

@@ -30,6 +30,10 @@ type Message struct {
 	FirstDequeueTime time.Time
 	// Tag is the topic message tag of a pushed message.
 	Tag string
+	// FinalDelivery says the carrier will not deliver this message again (Alicom's last push
+	// of an item): a failure is then dead-lettered whatever its kind, a destination that is
+	// down included, because keeping the message would lose it.
+	FinalDelivery bool
 
 	// Data is the decoded JSON document (nil until decoded).
 	Data []byte
