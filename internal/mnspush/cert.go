@@ -65,22 +65,26 @@ func (c *certCache) key(ctx context.Context, url string) (*rsa.PublicKey, error)
 	for {
 		c.mu.Lock()
 		e := c.entries[url]
-		if e == nil || c.expired(e) {
+		leader := e == nil || c.expired(e)
+		if leader {
 			e = &certEntry{done: make(chan struct{})}
 			c.entries[url] = e
 			c.evictLocked(url)
 			c.mu.Unlock()
 			// The fetch is not bound to the caller's context: other callers may be waiting
-			// for it, and the fetch has its own timeout.
-			e.key, e.err = c.fetch(context.WithoutCancel(ctx), url)
-			e.at = c.now()
-			close(e.done)
-			return e.key, e.err
+			// for it, and the fetch has its own timeout. It runs apart, so that this caller
+			// too waits no longer than its own deadline.
+			go func() {
+				e.key, e.err = c.fetch(context.WithoutCancel(ctx), url)
+				e.at = c.now()
+				close(e.done)
+			}()
+		} else {
+			c.mu.Unlock()
 		}
-		c.mu.Unlock()
 		select {
 		case <-e.done:
-			if !c.expiredUnlocked(e) {
+			if leader || !c.expiredUnlocked(e) {
 				return e.key, e.err
 			}
 			// Expired between lookup and now: loop and fetch again.

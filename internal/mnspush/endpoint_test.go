@@ -569,6 +569,36 @@ func TestAnUnreachableCertificateIsAnswered503SoMNSRetries(t *testing.T) {
 	}
 }
 
+func TestTheFirstPushWaitsForTheCertificateNoLongerThanItsOwnDeadline(t *testing.T) {
+	f := newFixture(t, func(c *mnspush.Config) { c.CertFetchTimeout = time.Minute })
+	release := make(chan struct{})
+	defer close(release)
+	f.signer.Mux.HandleFunc("GET /certs/slow.pem", func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	})
+	r := mnspushtest.Unsigned(mnspushtest.Sample("MSG-1", "hello"), mnspush.FormatXML)
+	r.Header.Set("X-Mns-Signing-Cert-Url", base64.StdEncoding.EncodeToString([]byte(f.signer.Server.URL+"/certs/slow.pem")))
+	f.signer.Sign(&r)
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	answered := make(chan int, 1)
+	go func() { answered <- f.ep.Handle(ctx, r).Status }()
+	select {
+	case status := <-answered:
+		if status != http.StatusServiceUnavailable {
+			t.Fatalf("status %d, want 503", status)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the push that started the certificate fetch outlived its deadline (200ms) by more than 20s")
+	}
+	if n := len(f.rec.messages()); n != 0 {
+		t.Errorf("%d messages dispatched, want none", n)
+	}
+}
+
 func TestTheMessageTypeComesFromTheTagOrTheDefault(t *testing.T) {
 	f := newFixture(t, func(c *mnspush.Config) { c.DefaultMessageType = "SmsUp" })
 	for i, tc := range []struct{ tag, want string }{{"smsreport", "SmsReport"}, {"", "SmsUp"}, {"campaign-7", "SmsUp"}} {
