@@ -208,11 +208,17 @@ func (t ctxTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	if err != nil {
 		return nil, err
 	}
-	if resp.ContentLength > t.maxBody {
+	return limitBody(resp, t.maxBody)
+}
+
+// limitBody refuses an answer that says it is larger than limit and makes the body of any
+// other fail a read past limit.
+func limitBody(resp *http.Response, limit int64) (*http.Response, error) {
+	if resp.ContentLength > limit {
 		_ = resp.Body.Close()
-		return nil, &bodyTooLargeError{limit: t.maxBody, length: resp.ContentLength}
+		return nil, &bodyTooLargeError{limit: limit, length: resp.ContentLength}
 	}
-	resp.Body = &limitedBody{rc: resp.Body, limit: t.maxBody}
+	resp.Body = &limitedBody{rc: resp.Body, limit: limit}
 	return resp, nil
 }
 

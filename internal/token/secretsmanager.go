@@ -30,6 +30,24 @@ type SecretsManagerConfig struct {
 	HTTPClient *http.Client
 }
 
+// maxSecretsManagerAnswer bounds a Secrets Manager answer (the SDK reads it whole): a secret
+// holds at most 64 KiB, which the answer quotes once, escaped as JSON.
+const maxSecretsManagerAnswer = 1 << 20
+
+// limitTransport bounds the body of every answer (see limitBody).
+type limitTransport struct {
+	base    http.RoundTripper
+	maxBody int64
+}
+
+func (t limitTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := t.base.RoundTrip(r)
+	if err != nil {
+		return nil, err
+	}
+	return limitBody(resp, t.maxBody)
+}
+
 // SecretsManager reads the caller's Alibaba Cloud keys from an AWS Secrets Manager secret at run
 // time, so that they never sit in the function's configuration and a rotation needs no
 // redeploy. The keys are read once per instance and kept until Invalidate (after the keys were
@@ -58,7 +76,7 @@ func NewSecretsManager(cfg SecretsManagerConfig) (*SecretsManager, error) {
 	}
 	hc := cfg.HTTPClient
 	if hc == nil {
-		hc = &http.Client{Timeout: 10 * time.Second}
+		hc = &http.Client{Timeout: 10 * time.Second, Transport: limitTransport{base: http.DefaultTransport, maxBody: maxSecretsManagerAnswer}}
 	}
 	awsCfg := aws.Config{
 		Region:     region,

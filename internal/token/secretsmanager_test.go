@@ -117,3 +117,15 @@ func TestNewSecretsManagerNeedsARegion(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+func TestSecretsManagerBoundsTheAnswersBody(t *testing.T) {
+	f := &fakeSecretsManager{}
+	// Valid keys, padded past the limit: read whole, the answer would be accepted.
+	f.secret.Store(fmt.Sprintf(`{"%s":"LTAIbig","%s":"big-secret","pad":"%s"}`,
+		config.EnvAccessKeyID, config.EnvAccessKeySecret, strings.Repeat("x", 2*maxSecretsManagerAnswer)))
+	sm := newSecretsManagerForTest(t, f)
+	c, err := sm.Credentials(context.Background())
+	if !errors.Is(err, ErrNoCredentials) || !strings.Contains(err.Error(), "byte limit") {
+		t.Fatalf("Credentials = %v, %v; want ErrNoCredentials naming the body limit", c, err)
+	}
+}

@@ -294,8 +294,10 @@ func (m *Queue) receive(ctx context.Context, max int, wait time.Duration) ([]que
 	case <-ctx.Done():
 	}
 	// The long poll ends on its own at start+wait; if that is near, the answer is worth
-	// waiting for rather than leaving its messages invisible.
-	if left := time.Until(start.Add(time.Duration(waitSec)*time.Second + waitMargin)); left > 0 && left <= 2*waitMargin {
+	// waiting for rather than leaving its messages invisible. Not once ctx's deadline passed:
+	// no wait outlives the deadline (the platform stops the invocation then anyway).
+	if left := time.Until(start.Add(time.Duration(waitSec)*time.Second + waitMargin)); left > 0 && left <= 2*waitMargin &&
+		!errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		t := time.NewTimer(left)
 		defer t.Stop()
 		select {

@@ -444,6 +444,22 @@ func TestMNSReceiveHonoursTheCallersContext(t *testing.T) {
 			t.Fatalf("returned after %v, not at the cancellation", took)
 		}
 	})
+	t.Run("a slow answer is not waited for past the deadline", func(t *testing.T) {
+		slow := startEmulator(t, mnslocal.Config{Queues: []string{"q"}, MessageTypes: []string{}})
+		slow.SetLatency(20*time.Second, 0)
+		q := newMNS(t, mnsqueue.Config{Endpoint: slow.URL(), QueueName: "q", Credentials: customerKeys})
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		defer cancel()
+		start := time.Now()
+		_, err := q.Receive(ctx, 1, 0)
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("got %v, want context.DeadlineExceeded", err)
+		}
+		// Before the fix it waited for the poll's own end plus its margin (3 s) past the deadline.
+		if took := time.Since(start); took > 2500*time.Millisecond {
+			t.Fatalf("returned %v after the call, past its 200ms deadline", took)
+		}
+	})
 }
 
 func TestMNSErrorsAndLogsCarryNoSecrets(t *testing.T) {
