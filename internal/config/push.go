@@ -28,7 +28,7 @@ const (
 
 // pushVars lists every variable LoadPush reads, in the order the README shows them.
 var pushVars = []Var{
-	{"ALICOM_PUSH_TOKEN", "", "Secret in the Alicom push URL `/alicom/<Type>?token=...` (16 or more of `A-Za-z0-9._~-`); unset turns the Alicom route off (404)."},
+	{"ALICOM_PUSH_TOKEN", "", "Secret in the Alicom push URL `/alicom/<Type>?token=...` (16 to 256 of `A-Za-z0-9._~-`); unset turns the Alicom route off (404)."},
 	{"ALICOM_PUSH_BUDGET", "500ms", "Time the handlers of one Alicom batch get; Alicom waits 700 ms for the answer, so from 10ms to 650ms."},
 	{"ALICOM_PUSH_MAX_BODY", "1048576", "Largest Alicom batch in bytes (1024..4194304); a larger one is answered 413 before it is read."},
 	{"ALICOM_PUSH_FINAL_DELIVERY", "4", "The Alicom delivery of an item treated as its last: a failure then is dead-lettered instead of left to Alicom, which gives up."},

@@ -47,7 +47,7 @@ var sinkVars = []Var{
 	{"WEBHOOK_TIMEOUT", "5s", "Time limit of one webhook request (also bounded by the handler's deadline)."},
 	{"FORWARD_MNS_ENDPOINT", "", "Your own MNS endpoint URL for the `mns` sink and dead-letter queue; requests sign with the same keys as the token fetch (the role on Function Compute, the Secrets Manager secret on Lambda, else `ALIBABA_CLOUD_*`)."},
 	{"FORWARD_MNS_QUEUE", "", "Target queue of the `mns` sink; `{type}` is replaced by the message type. The body is forwarded unchanged, batched up to 16."},
-	{"FORWARD_MNS_TOPIC", "", "Or a target topic of the `mns` sink (instead of a queue); the message tag is the type."},
+	{"FORWARD_MNS_TOPIC", "", "Or a target topic of the `mns` sink (instead of a queue); the message tag is the type, cut to MNS's 16-character limit on tags (`DypnsSmsVerifyRe`)."},
 	{"DEADLETTER_MNS_QUEUE", "", "The queue for `ALICOM_DEADLETTER=mns`, on `FORWARD_MNS_ENDPOINT`: each dead letter as a JSON dead-letter event."},
 }
 
