@@ -1,7 +1,8 @@
 // Package sink owns the built-in destinations a Router sends messages to, each built from
 // configuration as a dispatch.HandlerFunc or dispatch.DeadLetterFunc:
 //
-//   - Log and DeadLetterLog write each message as one structured record through log/slog.
+//   - Log and DeadLetterLog write each message as one structured record through log/slog;
+//     LogSink writes the same records straight to a writer, cheaper (see LogSink).
 //   - Webhook posts signed Standard Webhooks requests to the user's receiver, batched.
 //   - Forward sends the Alicom body unchanged into the user's own MNS queue or topic.
 //
@@ -32,10 +33,7 @@ import (
 // returned as an Unavailable error: the message is kept.
 func Log(logger *slog.Logger) dispatch.HandlerFunc {
 	return func(ctx context.Context, m *dispatch.Message) error {
-		attrs := make([]slog.Attr, 0, 7)
-		attrs = append(attrs, messageAttrs(m)...)
-		attrs = append(attrs, content(m)...)
-		if err := writeRecord(ctx, logger, slog.LevelInfo, "alicom message", attrs); err != nil {
+		if err := writeRecord(ctx, logger, slog.LevelInfo, "alicom message", logAttrs(m)); err != nil {
 			return dispatch.Unavailable(fmt.Errorf("sink: the record of message %s could not be written: %w", m.ID, err))
 		}
 		return nil
@@ -51,21 +49,34 @@ func Log(logger *slog.Logger) dispatch.HandlerFunc {
 // Router keeps the message. A nil logger means slog.Default().
 func DeadLetterLog(logger *slog.Logger) dispatch.DeadLetterFunc {
 	return func(ctx context.Context, m *dispatch.Message, reason error) error {
-		attrs := make([]slog.Attr, 0, 10)
-		attrs = append(attrs, messageAttrs(m)...)
-		attrs = append(attrs,
-			slog.String("reason_code", dispatch.ReasonCode(reason)),
-			slog.String("reason", errorText(reason)),
-			slog.String("body", m.Body),
-		)
-		if receipt, ok := receiptJSON(m); ok {
-			attrs = append(attrs, slog.Any("receipt", receipt))
-		}
-		if err := writeRecord(ctx, logger, slog.LevelError, "dead-lettered", attrs); err != nil {
+		if err := writeRecord(ctx, logger, slog.LevelError, "dead-lettered", deadLetterAttrs(m, reason)); err != nil {
 			return dispatch.Unavailable(fmt.Errorf("sink: the dead-letter record of message %s could not be written: %w", m.ID, err))
 		}
 		return nil
 	}
+}
+
+// logAttrs are the attributes of Log's record of m (LogSink writes the same ones).
+func logAttrs(m *dispatch.Message) []slog.Attr {
+	attrs := make([]slog.Attr, 0, 7)
+	attrs = append(attrs, messageAttrs(m)...)
+	return append(attrs, content(m)...)
+}
+
+// deadLetterAttrs are the attributes of DeadLetterLog's record of m (LogSink writes the same
+// ones).
+func deadLetterAttrs(m *dispatch.Message, reason error) []slog.Attr {
+	attrs := make([]slog.Attr, 0, 10)
+	attrs = append(attrs, messageAttrs(m)...)
+	attrs = append(attrs,
+		slog.String("reason_code", dispatch.ReasonCode(reason)),
+		slog.String("reason", errorText(reason)),
+		slog.String("body", m.Body),
+	)
+	if receipt, ok := receiptJSON(m); ok {
+		attrs = append(attrs, slog.Any("receipt", receipt))
+	}
+	return attrs
 }
 
 // writeRecord hands the record straight to the logger's handler. Logger.LogAttrs would first
