@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -22,7 +23,10 @@ import (
 const concurrency = 16
 
 // feed runs h over b.N decoded messages from concurrency goroutines.
-func feed(b *testing.B, h dispatch.HandlerFunc) {
+func feed(b *testing.B, h dispatch.HandlerFunc) { feedFrom(b, h, concurrency) }
+
+// feedFrom runs h over b.N decoded messages from goroutines goroutines.
+func feedFrom(b *testing.B, h dispatch.HandlerFunc, goroutines int) {
 	body := fixture(b, "SmsReport")
 	r, err := dispatch.NewRouter(dispatch.Options{DeadLetter: noDeadLetter, Fallback: h, DedupSize: -1})
 	if err != nil {
@@ -31,7 +35,7 @@ func feed(b *testing.B, h dispatch.HandlerFunc) {
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	b.ResetTimer()
-	for range concurrency {
+	for range goroutines {
 		wg.Go(func() {
 			for {
 				i := next.Add(1)
@@ -80,8 +84,49 @@ func BenchmarkForwardSinkToMNSQueue(b *testing.B) {
 	report(b, st.Requests["BatchSendMessage"]+st.Requests["SendMessage"])
 }
 
+// BenchmarkLogSink compares Log (through slog) with LogSink, with 16 concurrent handlers (one
+// received batch) and 64 (the drain's most), writing to io.Discard (the encoding alone) and to
+// /dev/null (a write syscall each, as on stderr). writes/msg shows LogSink's group commit.
 func BenchmarkLogSink(b *testing.B) {
-	logger := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	feed(b, Log(logger))
-	report(b, 0)
+	outs := map[string]func(b *testing.B) io.Writer{
+		"discard": func(*testing.B) io.Writer { return io.Discard },
+		"devnull": func(b *testing.B) io.Writer {
+			f, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+			if err != nil {
+				b.Skip(err)
+			}
+			b.Cleanup(func() { f.Close() })
+			return f
+		},
+	}
+	for _, goroutines := range []int{concurrency, 64} {
+		for _, out := range []string{"discard", "devnull"} {
+			b.Run(fmt.Sprintf("slog/%s/c=%d", out, goroutines), func(b *testing.B) {
+				w := &countingWriter{w: outs[out](b)}
+				feedFrom(b, Log(slog.New(slog.NewJSONHandler(w, nil))), goroutines)
+				reportWrites(b, w)
+			})
+			b.Run(fmt.Sprintf("direct/%s/c=%d", out, goroutines), func(b *testing.B) {
+				w := &countingWriter{w: outs[out](b)}
+				feedFrom(b, NewLogSink(w).Handler(), goroutines)
+				reportWrites(b, w)
+			})
+		}
+	}
+}
+
+// countingWriter counts Writes; both sinks call it under their own lock, one at a time.
+type countingWriter struct {
+	w      io.Writer
+	writes atomic.Int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	c.writes.Add(1)
+	return c.w.Write(p)
+}
+
+func reportWrites(b *testing.B, w *countingWriter) {
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msg/s")
+	b.ReportMetric(float64(w.writes.Load())/float64(b.N), "writes/msg")
 }
