@@ -34,6 +34,7 @@ const (
 	DefaultMaxBodyBytes    = 1 << 20
 	DefaultFinalDelivery   = 4
 	DefaultItemConcurrency = 8
+	DefaultRecordWindow    = 100 * time.Millisecond
 )
 
 // Config configures a Handler. Token is required; every other zero field takes the default
@@ -45,6 +46,13 @@ type Config struct {
 	// default DefaultBudget. Alicom waits 700 ms for the answer; items not finished by then
 	// are answered 503 and come again with Alicom's retry of the batch.
 	Budget time.Duration
+	// RecordWindow is how long after the Budget an item of Alicom's last push (FinalDelivery)
+	// that was not settled within the Budget may take to be settled (recorded on the
+	// dead-letter path, as a rule); default DefaultRecordWindow. Alicom does not push such an
+	// item again, so answering without recording it would lose it; the window bounds the
+	// record, so that a dead-letter write that hangs does not hold the answer. With the
+	// default Budget the answer still comes within Alicom's 700 ms.
+	RecordWindow time.Duration
 	// MaxBodyBytes bounds a batch; default DefaultMaxBodyBytes. A larger Content-Length is
 	// refused before the body is read.
 	MaxBodyBytes int64
@@ -83,6 +91,9 @@ func (c Config) withDefaults() Config {
 	if c.ItemConcurrency == 0 {
 		c.ItemConcurrency = DefaultItemConcurrency
 	}
+	if c.RecordWindow == 0 {
+		c.RecordWindow = DefaultRecordWindow
+	}
 	c.Deliveries, c.Logger, c.Now = delivery.Defaults(c.Deliveries, c.Logger, c.Now)
 	return c
 }
@@ -96,6 +107,9 @@ func (c Config) Validate() error {
 	c = c.withDefaults()
 	if c.Budget < 0 {
 		errs = append(errs, fmt.Errorf("alicompush.Config.Budget: want a positive duration, got %s", c.Budget))
+	}
+	if c.RecordWindow < 0 {
+		errs = append(errs, fmt.Errorf("alicompush.Config.RecordWindow: want a positive duration, got %s", c.RecordWindow))
 	}
 	if c.MaxBodyBytes < 0 {
 		errs = append(errs, fmt.Errorf("alicompush.Config.MaxBodyBytes: want a positive size, got %d", c.MaxBodyBytes))
@@ -244,9 +258,11 @@ type result struct {
 }
 
 // deliver dispatches the items, at most ItemConcurrency at once, each within what is left of
-// the budget. An item the batch holds twice is dispatched once.
+// the budget (and, on Alicom's last push, of the record window after it: see deliverItem).
+// An item the batch holds twice is dispatched once.
 func (h *Handler) deliver(ctx context.Context, start time.Time, messageType string, items []json.RawMessage) result {
 	deadline := start.Add(h.cfg.Budget)
+	recordBy := deadline.Add(h.cfg.RecordWindow)
 	res := result{items: len(items)}
 	var mu sync.Mutex
 	note := func(o dispatch.Outcome, err error) {
@@ -288,18 +304,100 @@ func (h *Handler) deliver(ctx context.Context, start time.Time, messageType stri
 		left := deadline.Sub(h.cfg.Now())
 		if left <= 0 {
 			<-sem
-			note(dispatch.Retry, fmt.Errorf("%w (%s, item %s not started)", delivery.ErrBudget, h.cfg.Budget, m.ID))
+			err := fmt.Errorf("%w (%s, item %s not started)", delivery.ErrBudget, h.cfg.Budget, m.ID)
+			if m.FinalDelivery {
+				h.notRecorded(ctx, m, err)
+			}
+			note(dispatch.Retry, err)
 			continue
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			note(delivery.Dispatch(ctx, h.dispatch, m, left))
+			note(h.deliverItem(ctx, m, left, recordBy))
 		}()
 	}
 	wg.Wait()
 	return res
+}
+
+// deliverItem dispatches one item within left and returns its result.
+//
+// On Alicom's last push (m.FinalDelivery) an item that is not settled when the answer goes out
+// is lost: Alicom does not push it again. The Router dead-letters any failure of a final
+// delivery, but not one that ends because the context is done (dispatch.Poison keeps it, and
+// dispatch.DeadLetter could not write with that context anyway), which is how an item over the
+// budget ends. So when the item's budget has run out, it is dispatched once more, until
+// recordBy, with a context of its own that Alicom hanging up does not end:
+//
+//   - a handler still running (abandoned at the budget) holds the item in flight, so the Router
+//     does not run it again but dead-letters the item (the attempt limit is reached) and
+//     records it with that context: DeadLettered, the answer can be 200;
+//   - a handler that has ended meanwhile with success makes the item a Duplicate; one that
+//     ended with an error (it honoured its context) runs once more, and its result stands;
+//   - a record that fails or is not done by recordBy leaves the item Retry: the answer fails.
+//
+// A final item still not settled is written to the log with its body (notRecorded), so that
+// it is never dropped without a trace.
+func (h *Handler) deliverItem(ctx context.Context, m *dispatch.Message, left time.Duration, recordBy time.Time) (dispatch.Outcome, error) {
+	if !m.FinalDelivery {
+		return delivery.Dispatch(ctx, h.dispatch, m, left)
+	}
+	// A second dispatch gets a copy, made before the first starts: the Router writes to the
+	// message it dispatches (Decode fills Key), and a handler abandoned at the budget may
+	// still be reading m.
+	again := *m
+	budget, cancel := context.WithTimeoutCause(ctx, left, delivery.ErrBudget)
+	o, err := delivery.Dispatch(budget, h.dispatch, m, left)
+	ranOut := budget.Err() != nil
+	cancel()
+	if o == dispatch.Retry && ranOut {
+		o, err = h.settle(ctx, &again, recordBy, err)
+	}
+	if o == dispatch.Retry {
+		h.notRecorded(ctx, &again, err)
+	}
+	return o, err
+}
+
+// settle dispatches a final item whose budget ran out once more, until recordBy, so that the
+// Router can record it (see deliverItem). The context is detached from the request's: the
+// record matters most when Alicom has stopped waiting, and the window bounds it instead.
+// last is the first dispatch's error, kept in the text of a failure.
+func (h *Handler) settle(ctx context.Context, m *dispatch.Message, recordBy time.Time, last error) (dispatch.Outcome, error) {
+	left := recordBy.Sub(h.cfg.Now())
+	if left <= 0 {
+		return dispatch.Retry, fmt.Errorf("%w; no time was left to record item %s on the dead-letter path", last, m.ID)
+	}
+	o, err := delivery.Dispatch(context.WithoutCancel(ctx), h.dispatch, m, left)
+	if o == dispatch.Retry {
+		if err == nil {
+			err = errors.New("the dispatcher kept an item without saying why")
+		}
+		return o, fmt.Errorf("settling item %s after its budget ran out: %w (first dispatch: %v)", m.ID, err, last)
+	}
+	return o, err
+}
+
+// notRecorded writes an item of Alicom's last push that is neither handled nor recorded on the
+// dead-letter path to the log, with its body and why: Alicom will not push it again, so this
+// line is all that is left of it. Like the log sink's records it goes straight to the log
+// handler, whatever the log level, because it is data, not a diagnostic.
+func (h *Handler) notRecorded(ctx context.Context, m *dispatch.Message, reason error) {
+	if reason == nil {
+		reason = errors.New("the dispatcher kept an item without saying why")
+	}
+	rec := slog.NewRecord(h.cfg.Now(), slog.LevelError, "alicom push item not recorded", 0)
+	rec.AddAttrs(
+		slog.String("message_type", m.Type),
+		slog.String("message_id", m.ID),
+		slog.Int64("dequeue_count", m.DequeueCount),
+		slog.String("source", m.Source),
+		slog.String("reason", reason.Error()),
+		slog.String("body", m.Body),
+	)
+	_ = h.cfg.Logger.Handler().Handle(context.WithoutCancel(ctx), rec) // nothing is left to tell of a failure
 }
 
 // identify parses an item and names it. A payload that does not parse is left nil for the
