@@ -13,7 +13,16 @@ import (
 // its request_id, whichever package logs it (the router, the sinks, the token cache), so one
 // query finds everything an invocation did.
 func NewLogger(w io.Writer, level slog.Level) *slog.Logger {
-	return slog.New(requestIDHandler{inner: slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level})})
+	return slog.New(requestIDHandler{inner: slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}), w: w})
+}
+
+// recordWriter returns the writer under a logger from NewLogger, where the log sink writes its
+// records itself (in the same line format, whatever the level); nil for any other logger.
+func recordWriter(l *slog.Logger) io.Writer {
+	if h, ok := l.Handler().(requestIDHandler); ok {
+		return h.w
+	}
+	return nil
 }
 
 // requestIDHandler adds the request_id of the record's context, unless the logger already has
@@ -21,6 +30,7 @@ func NewLogger(w io.Writer, level slog.Level) *slog.Logger {
 type requestIDHandler struct {
 	inner slog.Handler
 	has   bool
+	w     io.Writer // what inner writes to
 }
 
 func (h requestIDHandler) Enabled(ctx context.Context, l slog.Level) bool {
@@ -42,9 +52,9 @@ func (h requestIDHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
 	for _, a := range attrs {
 		has = has || a.Key == "request_id"
 	}
-	return requestIDHandler{inner: h.inner.WithAttrs(attrs), has: has}
+	return requestIDHandler{inner: h.inner.WithAttrs(attrs), has: has, w: h.w}
 }
 
 func (h requestIDHandler) WithGroup(name string) slog.Handler {
-	return requestIDHandler{inner: h.inner.WithGroup(name), has: h.has}
+	return requestIDHandler{inner: h.inner.WithGroup(name), has: h.has, w: h.w}
 }

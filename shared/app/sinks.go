@@ -19,6 +19,13 @@ import (
 func buildSinks(cfg config.SinkConfig, logger *slog.Logger, creds token.CredentialSource) (
 	byType map[string]dispatch.HandlerFunc, fallback dispatch.HandlerFunc, deadLetter dispatch.DeadLetterFunc, closeFn func(), err error,
 ) {
+	// The log sink writes its records straight to the log's writer when it knows it (one
+	// write for all the records that wait meanwhile); through the logger otherwise.
+	logHandler, logDeadLetter := sink.Log(logger), sink.DeadLetterLog(logger)
+	if w := recordWriter(logger); w != nil {
+		records := sink.NewLogSink(w)
+		logHandler, logDeadLetter = records.Handler(), records.DeadLetter()
+	}
 	var (
 		hook    *sink.Webhook
 		forward *sink.Forward
@@ -43,7 +50,7 @@ func buildSinks(cfg config.SinkConfig, logger *slog.Logger, creds token.Credenti
 	handler := func(name string) (dispatch.HandlerFunc, error) {
 		switch name {
 		case config.SinkLog:
-			return sink.Log(logger), nil
+			return logHandler, nil
 		case config.SinkWebhook:
 			return hook.Handler(), nil
 		case config.SinkMNS:
@@ -72,7 +79,7 @@ func buildSinks(cfg config.SinkConfig, logger *slog.Logger, creds token.Credenti
 	case config.SinkMNS:
 		deadLetter = forward.DeadLetterQueue(cfg.DeadLetterQueue)
 	default:
-		deadLetter = sink.DeadLetterLog(logger)
+		deadLetter = logDeadLetter
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, nil, nil, nil, err
