@@ -324,12 +324,14 @@ type run struct {
 	// poll does not hold the invocation for its whole wait.
 	recvCtx    context.Context
 	cancelRecv context.CancelFunc
-	src        Source
-	d          Dispatcher
-	o          Options
-	log        *slog.Logger
-	stopAt     stopAt
-	deadline   time.Time // ctx's deadline; zero when none
+	// dispatchCtx is ctx marked dispatch.CallerAbandons, for every Dispatch.
+	dispatchCtx context.Context
+	src         Source
+	d           Dispatcher
+	o           Options
+	log         *slog.Logger
+	stopAt      stopAt
+	deadline    time.Time // ctx's deadline; zero when none
 
 	budget     atomic.Int64 // messages still allowed; negative means unbounded
 	stopped    atomic.Bool
@@ -381,6 +383,9 @@ func drainOne(ctx context.Context, src Source, d Dispatcher, o Options, start ti
 	if dl, ok := ctx.Deadline(); ok {
 		r.deadline = dl
 	}
+	// The drain gives up on a Dispatch itself (see handling), so the Router may run the
+	// handler on the message's goroutine rather than hand it to one more.
+	r.dispatchCtx = dispatch.CallerAbandons(ctx)
 	r.recvCtx, r.cancelRecv = context.WithCancel(queue.WithRequestCounter(ctx, &r.requests))
 	defer r.cancelRecv()
 	r.budget.Store(-1)
@@ -647,80 +652,120 @@ func (r *run) handle(msgs []queue.Message, began time.Time) {
 	r.dmu.Lock()
 	r.dispatching += len(msgs)
 	r.dmu.Unlock()
+	b := &batch{r: r, msgs: make([]handling, len(msgs))}
+	b.left.Store(int32(len(msgs)))
+	limit := r.o.HandlerTimeout + abandonSlack
+	if !r.deadline.IsZero() {
+		limit = min(limit, time.Until(r.deadline))
+	}
+	limit = max(limit, 0)
+	b.limitAt = time.Now().Add(limit)
 	for i := range msgs {
-		r.handleWG.Add(1) // done by the message's end (see handling)
-		go r.dispatch(&msgs[i], visibleUntil)
+		qm := &msgs[i]
+		b.msgs[i] = handling{b: b, qm: qm, visibleUntil: visibleUntil, m: dispatch.Message{
+			ID: qm.ID, Type: r.src.MessageType, Source: r.src.Queue.Name(),
+			Body: qm.Body, BodyMD5: qm.BodyMD5, DequeueCount: qm.DequeueCount,
+			EnqueueTime: qm.EnqueueTime, FirstDequeueTime: qm.FirstDequeueTime,
+		}}
+	}
+	// Every message of the batch starts now, so one watchdog and one context callback serve
+	// them all: per message they would cost more than decoding it.
+	r.handleWG.Add(len(msgs)) // done by each message's end
+	// One handler context for the batch too, ending at the handler timeout like the one the
+	// Router would make per message.
+	b.ctx, b.cancel = context.WithTimeoutCause(r.dispatchCtx, r.o.HandlerTimeout, dispatch.ErrHandlerTimeout)
+	b.mu.Lock() // the watchdog may fire at once: its callbacks wait for both to be set
+	b.watchdog = time.AfterFunc(limit, b.abandon)
+	b.stopWatch = context.AfterFunc(r.ctx, b.ctxDone)
+	b.mu.Unlock()
+	for i := range b.msgs {
+		go b.msgs[i].dispatch()
 	}
 }
 
 // errAbandoned is the failure of a Dispatch the drain stopped waiting for.
 var errAbandoned = errors.New("drain: the handler did not return within its timeout; the drain went on without it")
 
-// dispatch runs one message through the Dispatcher on the calling goroutine, bounded by a
-// watchdog (see handling), and takes the message to its end.
-func (r *run) dispatch(qm *queue.Message, visibleUntil time.Time) {
-	m := &dispatch.Message{
-		ID: qm.ID, Type: r.src.MessageType, Source: r.src.Queue.Name(),
-		Body: qm.Body, BodyMD5: qm.BodyMD5, DequeueCount: qm.DequeueCount,
-		EnqueueTime: qm.EnqueueTime, FirstDequeueTime: qm.FirstDequeueTime,
-	}
-	h := &handling{r: r, qm: qm, visibleUntil: visibleUntil}
-	limit := r.o.HandlerTimeout + abandonSlack
-	if !r.deadline.IsZero() {
-		limit = min(limit, time.Until(r.deadline))
-	}
-	h.limitAt = time.Now().Add(max(limit, 0))
-	h.watchdog = time.AfterFunc(max(limit, 0), h.abandon)
-	stopWatch := context.AfterFunc(r.ctx, h.ctxDone)
-	res := dispatchResult{outcome: dispatch.Retry, err: errors.New("drain: the dispatcher exited without returning")}
-	defer func() {
-		if v := recover(); v != nil {
-			res = dispatchResult{outcome: dispatch.Retry, err: fmt.Errorf("drain: the dispatcher panicked: %v", v)}
-		}
-		h.watchdog.Stop()
-		stopWatch()
-		h.end(res, false)
-	}()
-	res.outcome, res.err = r.d.Dispatch(r.ctx, m)
+// batch is the messages of one receive between the receive and their ends. Each message's
+// Dispatch runs on a goroutine of its own, and one watchdog gives up on those still running
+// after HandlerTimeout plus abandonSlack, never past the deadline, and at most abandonSlack
+// once ctx was cancelled (at once when its deadline passed). Whichever comes first for a
+// message, its Dispatch's return or the watchdog, ends it: counts its outcome, queues its
+// delete, frees its slot. A Dispatch given up on is abandoned: the drain goes on without its
+// goroutine, and its result, if it ever returns, is dropped. A Dispatch that panics or exits
+// its goroutine (runtime.Goexit) is a failure: nothing is deleted by default. An outcome the
+// drain does not know is a failure too.
+type batch struct {
+	r         *run
+	msgs      []handling
+	ctx       context.Context // every Dispatch's: dispatchCtx, ending at the handler timeout
+	cancel    context.CancelFunc
+	left      atomic.Int32 // messages not yet ended
+	limitAt   time.Time    // when the watchdog gives up, unless ctx ends first
+	mu        sync.Mutex   // guards watchdog and stopWatch while they are set
+	watchdog  *time.Timer  // calls abandon
+	stopWatch func() bool  // unregisters ctxDone
 }
 
-// handling is one message between its receive and its end. A Dispatch runs on the message's
-// own goroutine, and a watchdog gives up on it after HandlerTimeout plus abandonSlack, never
-// past the deadline, and at most abandonSlack once ctx was cancelled (at once when its deadline
-// passed). Whichever comes first, the Dispatch's return or the watchdog, ends the message:
-// counts its outcome, queues its delete, frees its slot. A Dispatch given up on is abandoned:
-// the drain goes on without its goroutine, and its result, if it ever returns, is dropped. A
-// Dispatch that panics or exits its goroutine (runtime.Goexit) is a failure: nothing is deleted
-// by default. An outcome the drain does not know is a failure too.
+// handling is one message of a batch.
 type handling struct {
-	r            *run
+	b            *batch
 	qm           *queue.Message
+	m            dispatch.Message
 	visibleUntil time.Time
-	limitAt      time.Time   // when the watchdog gives up, unless ctx ends first
-	watchdog     *time.Timer // calls abandon
 	ended        atomic.Bool
 }
 
 // ctxDone shortens the watchdog when ctx ends: a handler that honours its context has returned
 // by the time its deadline passed, and a cancelled one gets abandonSlack.
-func (h *handling) ctxDone() {
+func (b *batch) ctxDone() {
 	wait := time.Duration(0)
-	if !errors.Is(h.r.ctx.Err(), context.DeadlineExceeded) {
-		wait = min(abandonSlack, max(time.Until(h.limitAt), 0))
+	if !errors.Is(b.r.ctx.Err(), context.DeadlineExceeded) {
+		wait = min(abandonSlack, max(time.Until(b.limitAt), 0))
 	}
-	h.watchdog.Reset(wait)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.watchdog.Reset(wait)
 }
 
-func (h *handling) abandon() { h.end(dispatchResult{outcome: dispatch.Retry, err: errAbandoned}, true) }
+// abandon ends every message of the batch still being handled.
+func (b *batch) abandon() {
+	for i := range b.msgs {
+		b.msgs[i].end(dispatchResult{outcome: dispatch.Retry, err: errAbandoned}, true)
+	}
+}
 
-// end ends the message once: the first caller's result counts.
+// dispatch runs the message through the Dispatcher on the calling goroutine and takes it to
+// its end, unless the watchdog did first.
+func (h *handling) dispatch() {
+	r := h.b.r
+	res := dispatchResult{outcome: dispatch.Retry, err: errors.New("drain: the dispatcher exited without returning")}
+	defer func() {
+		if v := recover(); v != nil {
+			res = dispatchResult{outcome: dispatch.Retry, err: fmt.Errorf("drain: the dispatcher panicked: %v", v)}
+		}
+		h.end(res, false)
+	}()
+	res.outcome, res.err = r.d.Dispatch(h.b.ctx, &h.m)
+}
+
+// end ends the message once: the first caller's result counts. The batch's last end stops
+// its watchdog.
 func (h *handling) end(res dispatchResult, abandoned bool) {
 	if !h.ended.CompareAndSwap(false, true) {
 		return
 	}
-	r, qm := h.r, h.qm
+	b := h.b
+	r, qm := b.r, h.qm
 	defer r.handleWG.Done()
 	defer r.releaseSlots(1)
+	if b.left.Add(-1) == 0 {
+		b.mu.Lock()
+		b.watchdog.Stop()
+		b.stopWatch()
+		b.mu.Unlock()
+		b.cancel()
+	}
 	del := r.count(qm, res.outcome, res.err, abandoned)
 	r.finish(toDelete{id: qm.ID, handle: qm.ReceiptHandle, visibleUntil: h.visibleUntil}, del)
 }

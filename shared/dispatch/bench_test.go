@@ -49,7 +49,10 @@ var benchIDs = func() []string {
 }()
 
 func runDispatch(b *testing.B, r *Router, s sample) {
-	ctx := context.Background()
+	runDispatchCtx(b, context.Background(), r, s)
+}
+
+func runDispatchCtx(b *testing.B, ctx context.Context, r *Router, s sample) {
 	enqueued := time.Now()
 	source := "Alicom-Queue-1092397003988387-" + s.typ
 	var m Message
@@ -96,5 +99,8 @@ func BenchmarkDispatchOptions(b *testing.B) {
 		{"no timeout no dedup", Options{HandlerTimeout: -1, DedupSize: -1}},
 	} {
 		b.Run(c.name, func(b *testing.B) { runDispatch(b, benchRouter(b, c.opts), report) })
+		b.Run(c.name+" on the caller's goroutine", func(b *testing.B) {
+			runDispatchCtx(b, CallerAbandons(context.Background()), benchRouter(b, c.opts), report)
+		})
 	}
 }

@@ -38,8 +38,9 @@ type Dedup struct {
 
 type dedupEntry struct {
 	deliveries int64 // deliveries seen here
-	holders    int32 // the Dispatch handling it now, plus its handler goroutines Timeout abandoned
-	live       bool  // a Dispatch is handling it now
+	holders    int32 // the Dispatches handling it now, plus the handler goroutines Timeout abandoned
+	live       int32 // Dispatches handling it now
+	liveCount  int64 // the highest DequeueCount among them
 	finished   bool  // handled or dead-lettered here
 	inRing     bool  // false once its ring slot was taken while it was held
 }
@@ -72,9 +73,12 @@ func NewDedup(size int) *Dedup {
 // to its end in this process (as far as d remembers):
 //
 //   - a message whose id d holds as finished is Duplicate, and next does not run;
-//   - one whose id another Dispatch is handling right now is Retry with ErrInFlight;
+//   - one whose id another Dispatch is handling right now is Retry with ErrInFlight, unless
+//     its DequeueCount is higher than that Dispatch's (see below);
 //   - one whose handler Timeout abandoned at an earlier delivery, and which is still running,
-//     goes through next with the handler refused (the Router's route answers Retry with
+//     or one delivered again (a higher DequeueCount) while the Dispatch of an earlier delivery
+//     still runs, which its carrier gave up on (CallerAbandons), goes through next with the
+//     handler refused (the Router's route answers Retry with
 //     ErrInFlight instead of running it), so that Poison still dead-letters it at the attempt
 //     limit: a handler that hangs for ever must not keep its message from being recorded;
 //   - otherwise next runs, and the id is remembered as finished when next answers Handled or
@@ -174,8 +178,8 @@ func holdInFlight(ctx context.Context) func(handled bool) {
 
 // begin marks id as being handled and counts the delivery. It reports dup when id is
 // finished and busy when another Dispatch is handling it; in either case only the stats
-// change. It reports orphaned when only handler goroutines abandoned at earlier deliveries
-// still work on id.
+// change. It reports orphaned when only handler goroutines abandoned at earlier deliveries,
+// or Dispatches of earlier deliveries their carrier gave up on, still work on id.
 func (d *Dedup) begin(id string, dequeueCount int64) (dup, busy, orphaned bool, deliveries int64) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -184,10 +188,13 @@ func (d *Dedup) begin(id string, dequeueCount int64) (dup, busy, orphaned bool, 
 	case e.finished:
 		d.stats.Recognised++
 		return true, false, false, 0
-	case e.live:
+	case e.live > 0 && dequeueCount <= e.liveCount:
 		d.stats.InFlight++
 		return false, true, false, 0
 	case e.busy():
+		// Either a handler Timeout abandoned, or a Dispatch a carrier gave up on
+		// (CallerAbandons): a queue delivers a message again, with a higher DequeueCount,
+		// only once its visibility timeout passed, that is after the carrier stopped waiting.
 		d.stats.InFlight++
 		orphaned = true
 	case !ok:
@@ -198,7 +205,8 @@ func (d *Dedup) begin(id string, dequeueCount int64) (dup, busy, orphaned bool, 
 		e.inRing = true
 	}
 	e.holders++
-	e.live = true
+	e.live++
+	e.liveCount = max(e.liveCount, dequeueCount)
 	e.deliveries++
 	d.ids[id] = e
 	return false, false, orphaned, e.deliveries
@@ -222,7 +230,9 @@ func (d *Dedup) end(id string, live, finished bool) {
 	e := d.ids[id]
 	e.holders--
 	if live {
-		e.live = false
+		if e.live--; e.live == 0 {
+			e.liveCount = 0
+		}
 	}
 	e.finished = e.finished || finished
 	if e.busy() || e.inRing {

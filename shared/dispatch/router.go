@@ -75,9 +75,10 @@ func (o Options) Validate() error {
 // Outcome around it. It is safe for concurrent Dispatch calls, and handlers may be registered
 // while it dispatches (they apply to later messages).
 type Router struct {
-	timeout  time.Duration
-	dedup    *Dedup       // nil when deduplication is off
-	dispatch DispatchFunc // the policies around route, composed once
+	timeout     time.Duration
+	maxAttempts int64
+	dedup       *Dedup       // nil when deduplication is off
+	dispatch    DispatchFunc // the policies around route, composed once
 
 	mu       sync.Mutex // serialises registration
 	handlers map[string]HandlerFunc
@@ -87,10 +88,11 @@ type Router struct {
 }
 
 // routes holds every handler already wrapped in its middleware chain, so Dispatch composes
-// nothing per message.
+// nothing per message: once inside Timeout, which runs it on a goroutine of its own, and once
+// inside inlineTimeout, for callers that abandon a hung Dispatch themselves (CallerAbandons).
 type routes struct {
-	byType   map[string]HandlerFunc
-	fallback HandlerFunc
+	byType, inline           map[string]HandlerFunc
+	fallback, inlineFallback HandlerFunc
 }
 
 // NewRouter returns a Router configured by opts, after validating them.
@@ -114,9 +116,10 @@ func NewRouter(opts Options) (*Router, error) {
 		opts.DedupSize = DefaultDedupSize
 	}
 	r := &Router{
-		timeout:  opts.HandlerTimeout,
-		handlers: make(map[string]HandlerFunc),
-		fallback: opts.Fallback,
+		timeout:     opts.HandlerTimeout,
+		maxAttempts: opts.MaxAttempts,
+		handlers:    make(map[string]HandlerFunc),
+		fallback:    opts.Fallback,
 	}
 	var policies []Policy
 	if opts.DedupSize > 0 {
@@ -167,11 +170,14 @@ func (r *Router) Dedup() *Dedup { return r.dedup }
 // rebuild recomputes the wrapped handlers; r.mu must be held (or r not yet shared).
 func (r *Router) rebuild() {
 	chain := append([]Middleware{Timeout(r.timeout), Recover()}, r.mws...)
-	rt := &routes{byType: make(map[string]HandlerFunc, len(r.handlers))}
+	inline := append([]Middleware{inlineTimeout(r.timeout), Recover()}, r.mws...)
+	rt := &routes{byType: make(map[string]HandlerFunc, len(r.handlers)), inline: make(map[string]HandlerFunc, len(r.handlers))}
 	for typ, h := range r.handlers {
 		rt.byType[typ] = Chain(h, chain...)
+		rt.inline[typ] = Chain(h, inline...)
 	}
 	rt.fallback = Chain(r.fallback, chain...)
+	rt.inlineFallback = Chain(r.fallback, inline...)
 	r.routes.Store(rt)
 }
 
@@ -190,11 +196,14 @@ func (r *Router) rebuild() {
 //     dead-lettered at once, an MD5 mismatch is Retry.
 //  5. The handler for m.Type, or the Fallback, runs inside Timeout, Recover and the
 //     middleware; nil is Handled, a Permanent error is dead-lettered, any other is Retry
-//     (see HandlerOutcome).
+//     (see HandlerOutcome). When ctx comes from CallerAbandons, the handler runs on the
+//     caller's goroutine instead, except on the message's last delivery.
 //
 // The error accompanies Retry and DeadLettered, for logging; it is nil for Handled and
 // Duplicate. Dispatch does not panic. It returns by the handler timeout plus the time the
-// dead-letter function takes, and in any case soon after ctx ends.
+// dead-letter function takes, and in any case soon after ctx ends; under CallerAbandons, a
+// handler that ignores its context holds Dispatch until it returns, except on the message's
+// last delivery.
 func (r *Router) Dispatch(ctx context.Context, m *Message) (Outcome, error) {
 	if m == nil {
 		return Retry, errors.New("dispatch: Dispatch called with a nil message")
@@ -211,11 +220,21 @@ func (r *Router) route(ctx context.Context, m *Message) (Outcome, error) {
 		return Retry, fmt.Errorf("%w: message %s: its handler, abandoned at an earlier delivery, is still running", ErrInFlight, m.ID)
 	}
 	rt := r.routes.Load()
-	h, ok := rt.byType[m.Type]
+	byType, fallback := rt.byType, rt.fallback
+	if callerAbandons(ctx) && !r.lastDelivery(m) {
+		byType, fallback = rt.inline, rt.inlineFallback
+	}
+	h, ok := byType[m.Type]
 	if !ok {
-		h = rt.fallback
+		h = fallback
 	}
 	return HandlerOutcome(h(ctx, m))
+}
+
+// lastDelivery says whether a failure of m is dead-lettered rather than kept (see Poison): a
+// handler that hangs on it must be abandoned by the Router itself, in time for the record.
+func (r *Router) lastDelivery(m *Message) bool {
+	return m.FinalDelivery || m.DequeueCount >= r.maxAttempts
 }
 
 // noHandler is the default Fallback.

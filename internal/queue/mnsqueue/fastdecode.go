@@ -8,50 +8,14 @@ import (
 	"unicode/utf8"
 
 	ali_mns "github.com/aliyun/aliyun-mns-go-sdk"
-	"github.com/gogap/errors"
-	"github.com/valyala/fasthttp"
 
 	"github.com/alicom-drain/alicom-drain/internal/queue"
 )
 
-// The receive and delete requests are built and their answers read here rather than by the
-// SDK's queue methods, whose encoding/xml costs more CPU than the rest of the client's work on
-// a message together (cmd/bench, BenchmarkReceiveDecode, BenchmarkClientReceiveDelete). The SDK
-// still signs and sends every request (client.Send) and decodes every error answer, so the
-// errors are the SDK's own and classify reads them as before.
-
-// batchReceive is BatchReceiveMessage. A 2xx answer's body goes through decodeBatch, falling
-// back to the SDK's encoding/xml decoder whenever it is not the plain shape MNS sends.
-//
-// waitSec 0 is sent as waitseconds=0, which the SDK cannot send (it drops the request instead),
-// so a receive that should not wait does not wait, whatever the queue's PollingWaitSeconds.
-func (m *Queue) batchReceive(max int, waitSec int64) ([]queue.Message, error) {
-	resource := "queues/" + m.cfg.QueueName + "/messages?numOfMessages=" + strconv.Itoa(max) +
-		"&waitseconds=" + strconv.FormatInt(waitSec, 10)
-	resp, err := m.client.Send(ali_mns.GET, nil, nil, resource)
-	if err != nil {
-		return nil, err
-	}
-	defer fasthttp.ReleaseResponse(resp) // the SDK acquires it from the pool and never releases it
-	body := resp.Body()
-	switch resp.StatusCode() {
-	case fasthttp.StatusOK, fasthttp.StatusCreated, fasthttp.StatusNoContent:
-	default:
-		decoded, e2 := ali_mns.NewAliMNSDecoder().DecodeError(body, resource)
-		if e2 != nil {
-			return nil, ali_mns.ERR_UNMARSHAL_ERROR_RESPONSE_FAILED.New(errors.Params{"err": e2, "resp": string(body)})
-		}
-		return nil, decoded
-	}
-	if msgs, ok := decodeBatch(body); ok {
-		return msgs, nil
-	}
-	var out ali_mns.BatchMessageReceiveResponse
-	if err := ali_mns.NewAliMNSDecoder().Decode(bytes.NewReader(body), &out); err != nil {
-		return nil, ali_mns.ERR_UNMARSHAL_RESPONSE_FAILED.New(errors.Params{"err": err})
-	}
-	return fromSDK(out.Messages), nil
-}
+// The answers of the receive requests are read here rather than by the SDK's queue methods,
+// whose encoding/xml costs more CPU than the rest of the client's work on a message together
+// (cmd/bench, BenchmarkReceiveDecode, BenchmarkClientReceiveDelete); request.go builds and
+// sends the requests.
 
 // fromSDK converts the SDK decoder's messages.
 func fromSDK(in []ali_mns.MessageReceiveResponse) []queue.Message {
@@ -72,50 +36,23 @@ func fromSDK(in []ali_mns.MessageReceiveResponse) []queue.Message {
 	return out
 }
 
-// batchDelete is BatchDeleteMessage with the same request body the SDK marshals
-// (<ReceiptHandles><ReceiptHandle>h</ReceiptHandle>...</ReceiptHandles>) written directly. A
-// failure answer is decoded by the SDK's batch decoder, so partial failures come back in
-// FailedMessages under ERR_MNS_BATCH_OP_FAIL exactly as from the SDK's own method.
-func (m *Queue) batchDelete(handles []string) (ali_mns.BatchMessageDeleteErrorResponse, error) {
-	var out ali_mns.BatchMessageDeleteErrorResponse
-	resource := "queues/" + m.cfg.QueueName + "/messages"
-	resp, err := m.client.Send(ali_mns.DELETE, nil, deleteBody(handles), resource)
-	if err != nil {
-		return out, err
-	}
-	defer fasthttp.ReleaseResponse(resp)
-	switch resp.StatusCode() {
-	case fasthttp.StatusOK, fasthttp.StatusCreated, fasthttp.StatusNoContent:
-		return out, nil
-	}
-	body := resp.Body()
-	decoded, e2 := ali_mns.NewBatchOpDecoder(&out).DecodeError(body, resource)
-	if e2 != nil {
-		return out, ali_mns.ERR_UNMARSHAL_ERROR_RESPONSE_FAILED.New(errors.Params{"err": e2, "resp": string(body)})
-	}
-	return out, decoded
-}
-
-// deleteBody writes what xml.Marshal(ali_mns.ReceiptHandles{...}) writes.
-func deleteBody(handles []string) []byte {
+// appendDeleteBody appends what xml.Marshal(ali_mns.ReceiptHandles{...}) writes: the body of
+// BatchDeleteMessage.
+func appendDeleteBody(b []byte, handles []string) []byte {
 	const open, end = "<ReceiptHandle>", "</ReceiptHandle>"
-	n := len("<ReceiptHandles></ReceiptHandles>")
+	b = append(b, "<ReceiptHandles>"...)
 	for _, h := range handles {
-		n += len(open) + len(h) + len(end)
-	}
-	b := bytes.NewBuffer(make([]byte, 0, n))
-	b.WriteString("<ReceiptHandles>")
-	for _, h := range handles {
-		b.WriteString(open)
+		b = append(b, open...)
 		if needsEscape(h) {
-			_ = xml.EscapeText(b, []byte(h)) // writing to a bytes.Buffer does not fail
+			w := bytes.NewBuffer(b)
+			_ = xml.EscapeText(w, []byte(h)) // writing to a bytes.Buffer does not fail
+			b = w.Bytes()
 		} else {
-			b.WriteString(h)
+			b = append(b, h...)
 		}
-		b.WriteString(end)
+		b = append(b, end...)
 	}
-	b.WriteString("</ReceiptHandles>")
-	return b.Bytes()
+	return append(b, "</ReceiptHandles>"...)
 }
 
 // needsEscape reports whether xml.EscapeText might change h: anything but printable ASCII

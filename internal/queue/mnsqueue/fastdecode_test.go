@@ -168,7 +168,7 @@ func TestDeleteBodyIsWhatTheSDKMarshals(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := deleteBody(tt.handles); string(got) != string(want) {
+			if got := appendDeleteBody(nil, tt.handles); string(got) != string(want) {
 				t.Fatalf("got  %s\nwant %s", got, want)
 			}
 		})

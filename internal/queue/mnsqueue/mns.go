@@ -1,9 +1,10 @@
-// Package mnsqueue is the queue.Queue driver for Alibaba Cloud MNS, through aliyun-mns-go-sdk:
-// the SDK client and its transport (sdk.go, also used by internal/sink's MNS forward and the
-// tools), the credentials the SDK signs with (credentials.go), the receive decoder
-// (fastdecode.go), and the mapping of SDK errors to the error kinds of package queue
-// (errors.go). Outside tools and tests, only it and internal/sink import the MNS SDK; SDK
-// errors become queue's kinds here and nowhere else.
+// Package mnsqueue is the queue.Queue driver for Alibaba Cloud MNS: the receive and delete
+// requests, built, signed and sent as aliyun-mns-go-sdk sends them but without its per-request
+// costs (request.go), the receive decoder (fastdecode.go), the credentials (credentials.go),
+// the mapping of MNS's answers and the SDK's errors to the error kinds of package queue
+// (errors.go), and the SDK client with its transport (sdk.go), used by internal/sink's MNS
+// forward and the tools. Outside tools and tests, only it and internal/sink import the MNS
+// SDK; MNS's errors become queue's kinds here and nowhere else.
 package mnsqueue
 
 import (
@@ -14,9 +15,9 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
-	ali_mns "github.com/aliyun/aliyun-mns-go-sdk"
 	"github.com/valyala/fasthttp"
 
 	"github.com/alicom-drain/alicom-drain/internal/queue"
@@ -37,8 +38,7 @@ const waitMargin = 3 * time.Second
 type Config struct {
 	// Endpoint is the MNS URL; required (the function takes it from config.Config.MNSEndpoint,
 	// whose default is Alicom's endpoint: the one place that fact is kept). Any http or https
-	// URL works (http://127.0.0.1:9911, http://localhost:9911, http://[::1]:9911), whatever
-	// the SDK thinks of its host.
+	// URL works (http://127.0.0.1:9911, http://localhost:9911, http://[::1]:9911).
 	Endpoint string
 	// QueueName is the queue to consume, e.g. Alicom-Queue-1092397003988387-SmsReport.
 	QueueName string
@@ -125,14 +125,13 @@ func parseEndpoint(s string) (*url.URL, error) {
 	return u, nil
 }
 
-// Queue is a queue.Queue on Alibaba Cloud MNS. It keeps one SDK client (one connection pool)
-// for its lifetime and is safe for concurrent use: keep one per queue for the life of the
-// instance.
+// Queue is a queue.Queue on Alibaba Cloud MNS. It keeps one connection pool for its lifetime
+// and is safe for concurrent use: keep one per queue for the life of the instance.
 type Queue struct {
-	cfg    Config
-	client ali_mns.MNSClient
-	cred   *sdkCredential
-	hc     *fasthttp.HostClient
+	cfg     Config
+	hc      *fasthttp.HostClient
+	base    string    // scheme://host[:port], what a request's URL starts with
+	signers sync.Pool // *signer, keyed with the secret in use
 }
 
 var _ queue.Queue = (*Queue)(nil)
@@ -143,15 +142,12 @@ func New(cfg Config) (*Queue, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	cred := &sdkCredential{}
-	c, err := NewSDKClient(SDKClientConfig{
-		Endpoint: cfg.Endpoint, Credential: cred, RequestTimeout: cfg.RequestTimeout, MaxConns: cfg.MaxConns,
-		MaxResponseBytes: cfg.MaxResponseBytes,
-	})
+	u, err := parseEndpoint(cfg.Endpoint)
 	if err != nil {
 		return nil, err
 	}
-	return &Queue{cfg: cfg, client: c.MNSClient, cred: cred, hc: c.Conns}, nil
+	return &Queue{cfg: cfg, hc: newHostClient(u, cfg.RequestTimeout, cfg.MaxConns, cfg.MaxResponseBytes),
+		base: u.Scheme + "://" + u.Host}, nil
 }
 
 // CloseIdleConnections closes the connections not in use; the queue stays usable.
@@ -188,8 +184,7 @@ func (e *CredentialsError) Unwrap() []error {
 	return []error{queue.ErrCredentials, e.Err}
 }
 
-// prepare obtains the credentials for the next SDK call with the caller's ctx and stashes
-// them for the SDK's Credential.
+// prepare obtains the credentials for the next request with the caller's ctx.
 func (m *Queue) prepare(ctx context.Context, op string) (keys, error) {
 	if err := ctx.Err(); err != nil {
 		return keys{}, fmt.Errorf("queue %s: %s: %w", m.cfg.QueueName, op, err)
@@ -202,9 +197,7 @@ func (m *Queue) prepare(ctx context.Context, op string) (keys, error) {
 		return keys{}, &CredentialsError{Op: op, Queue: m.cfg.QueueName,
 			Err: errors.New("the provider returned no AccessKeyID or AccessKeySecret")}
 	}
-	k := keys{id: id, secret: secret, token: token}
-	m.cred.set(k)
-	return k, nil
+	return keys{id: id, secret: secret, token: token}, nil
 }
 
 type result[T any] struct {
@@ -212,16 +205,12 @@ type result[T any] struct {
 	err error
 }
 
-// runSDK runs one blocking SDK call in its own goroutine, so the caller can stop waiting.
-// The SDK has no context: the request itself runs on until it completes or RequestTimeout.
-func runSDK[T any](fn func() (T, error)) <-chan result[T] {
+// inBackground runs a long poll on a goroutine of its own, so the caller can stop waiting:
+// fasthttp has no context, and a request cannot be cut short but by its deadline. The
+// request runs on until it is answered or its deadline (ctx's, or RequestTimeout).
+func inBackground[T any](fn func() (T, error)) <-chan result[T] {
 	ch := make(chan result[T], 1)
 	go func() {
-		defer func() {
-			if r := recover(); r != nil {
-				ch <- result[T]{err: fmt.Errorf("the MNS SDK panicked: %v", r)}
-			}
-		}()
 		v, err := fn()
 		ch <- result[T]{v: v, err: err}
 	}()
@@ -262,12 +251,16 @@ func withFreshToken[T any](ctx context.Context, m *Queue, call func() (T, keys, 
 // Receive returns up to max (1..16) messages, long-polling up to wait (rounded up to whole
 // seconds, at most 30 s, and cut to ctx's deadline). An empty queue is queue.ErrEmpty.
 //
-// The SDK cannot be cancelled. When ctx ends while the request is out, Receive still waits a
-// little if the long poll is about to end anyway (its messages are then returned); otherwise
-// it returns ctx's error at once and the request finishes in the background, bounded by
-// RequestTimeout. Messages that request receives are then not returned to anyone: they are
-// not lost, they stay invisible until their visibility timeout and are delivered again (a
-// warning is logged).
+// No request outlives ctx's deadline or RequestTimeout, whichever is first; at ctx's deadline
+// Receive returns ctx's error. A request cannot be cancelled otherwise. For a long poll
+// (wait of a second or more) that ctx can cancel, Receive waits on another goroutine: when
+// ctx ends while the request is out, Receive still waits a little if the long poll is about
+// to end anyway (its messages are then returned); otherwise it returns ctx's error at once and
+// the request finishes in the background. Messages that request receives are then not
+// returned to anyone: they are not lost, they stay invisible until their visibility timeout
+// and are delivered again (a warning is logged). A receive that does not wait is answered at
+// once and is waited for on the caller's goroutine, which a cancellation does not cut short:
+// only a server that stalls makes that wait longer than a round trip.
 //
 // A wait of zero is sent as waitseconds=0: the receive does not wait, whatever the queue's
 // PollingWaitSeconds (see batchReceive).
@@ -286,10 +279,16 @@ func (m *Queue) receive(ctx context.Context, max int, wait time.Duration) ([]que
 	waitSec := m.receiveWait(ctx, wait)
 	start := time.Now()
 	queue.CountRequest(ctx)
-	ch := runSDK(func() ([]queue.Message, error) { return m.batchReceive(max, waitSec) })
+	if waitSec == 0 || ctx.Done() == nil {
+		// Nothing to stop waiting for early: the answer comes at once, or ctx never ends.
+		msgs, err := m.batchReceive(ctx, k, max, waitSec)
+		msgs, err = m.receiveResult(result[[]queue.Message]{v: msgs, err: err})
+		return msgs, k, err
+	}
+	ch := inBackground(func() ([]queue.Message, error) { return m.batchReceive(ctx, k, max, waitSec) })
 	select {
 	case r := <-ch:
-		msgs, err := m.receiveResult(k, r)
+		msgs, err := m.receiveResult(r)
 		return msgs, k, err
 	case <-ctx.Done():
 	}
@@ -302,13 +301,13 @@ func (m *Queue) receive(ctx context.Context, max int, wait time.Duration) ([]que
 		defer t.Stop()
 		select {
 		case r := <-ch:
-			msgs, err := m.receiveResult(k, r)
+			msgs, err := m.receiveResult(r)
 			return msgs, k, err
 		case <-t.C:
 		}
 	}
 	go m.abandonReceive(ch)
-	return nil, k, fmt.Errorf("queue %s: receive: %w (the request runs on in the background until it completes or RequestTimeout)", m.cfg.QueueName, ctx.Err())
+	return nil, k, fmt.Errorf("queue %s: receive: %w (the request runs on in the background until it is answered or its deadline)", m.cfg.QueueName, ctx.Err())
 }
 
 func (m *Queue) abandonReceive(ch <-chan result[[]queue.Message]) {
@@ -319,9 +318,11 @@ func (m *Queue) abandonReceive(ch <-chan result[[]queue.Message]) {
 	}
 }
 
-func (m *Queue) receiveResult(k keys, r result[[]queue.Message]) ([]queue.Message, error) {
+// receiveResult turns an answer without messages into queue.ErrEmpty; batchReceive has mapped
+// the errors.
+func (m *Queue) receiveResult(r result[[]queue.Message]) ([]queue.Message, error) {
 	if r.err != nil {
-		return nil, m.mapError("receive", k, r.err)
+		return nil, r.err
 	}
 	if len(r.v) == 0 {
 		return nil, queue.ErrEmpty
@@ -338,9 +339,12 @@ func fromMillis(ms int64) time.Time {
 
 // Delete deletes up to 16 messages in one BatchDeleteMessage request. Handles MNS could not
 // delete come back as failures (queue.ErrStaleHandle for expired or superseded handles); err
-// is set only when the request as a whole failed. When ctx ends first, Delete returns its
+// is set only when the request as a whole failed. The request ends by ctx's deadline or
+// RequestTimeout, whichever is first; when ctx's deadline comes first, Delete returns ctx's
 // error and whether the messages were deleted is unknown: those that were not come back after
-// their visibility timeout.
+// their visibility timeout. A delete is answered at once and is waited for on the caller's
+// goroutine, which a cancellation does not cut short: only a server that stalls makes that
+// wait longer than a round trip.
 func (m *Queue) Delete(ctx context.Context, handles []string) ([]queue.DeleteFailure, error) {
 	if len(handles) == 0 {
 		return nil, nil
@@ -362,36 +366,16 @@ func (m *Queue) delete(ctx context.Context, handles []string) ([]queue.DeleteFai
 		return nil, k, err
 	}
 	queue.CountRequest(ctx)
-	ch := runSDK(func() (ali_mns.BatchMessageDeleteErrorResponse, error) { return m.batchDelete(handles) })
-	var r result[ali_mns.BatchMessageDeleteErrorResponse]
-	select {
-	case r = <-ch:
-	case <-ctx.Done():
-		return nil, k, fmt.Errorf("queue %s: delete: %w (whether the messages were deleted is unknown; those that were not come back after their visibility timeout)", m.cfg.QueueName, ctx.Err())
+	failed, err := m.batchDelete(ctx, k, handles)
+	for _, f := range failed {
+		if errors.Is(f.Err, queue.ErrTokenRejected) {
+			// Per handle, not the whole request: the failures are returned as they are (the
+			// drain retries those handles), and the next call signs with a fresh token.
+			m.reportRejected(k)
+			break
+		}
 	}
-	if r.err == nil {
-		return nil, k, nil
-	}
-	if !ali_mns.ERR_MNS_BATCH_OP_FAIL.IsEqual(r.err) {
-		return nil, k, m.mapError("delete", k, r.err)
-	}
-	if len(r.v.FailedMessages) == 0 {
-		return nil, k, &Error{Op: "delete", Queue: m.cfg.QueueName, Message: "batch delete failed without naming a receipt handle"}
-	}
-	failed := make([]queue.DeleteFailure, 0, len(r.v.FailedMessages))
-	rejected := false
-	for _, f := range r.v.FailedMessages {
-		e := &Error{Op: "delete", Queue: m.cfg.QueueName, Code: f.ErrorCode, Message: redactKeys(f.ErrorMessage, k),
-			Kind: kindOf("delete", f.ErrorCode, f.ErrorMessage, k.token != "")}
-		rejected = rejected || errors.Is(e, queue.ErrTokenRejected)
-		failed = append(failed, queue.DeleteFailure{ReceiptHandle: f.ReceiptHandle, Err: e})
-	}
-	if rejected {
-		// Per handle, not the whole request: the failures are returned as they are (the drain
-		// retries those handles), and the next call signs with a fresh token.
-		m.reportRejected(k)
-	}
-	return failed, k, nil
+	return failed, k, err
 }
 
 func (m *Queue) invalid(op, what string) error {
@@ -408,7 +392,8 @@ func (m *Queue) reportRejected(k keys) bool {
 	return fresh
 }
 
-// mapError turns an SDK error into an *Error; the caller reports rejected tokens.
+// mapError turns an error of the SDK (its decoders' failures) into an *Error; the caller
+// reports rejected tokens.
 func (m *Queue) mapError(op string, k keys, err error) error {
 	e := classify(op, err, k.token != "")
 	e.Queue = m.cfg.QueueName

@@ -462,6 +462,38 @@ func TestMNSReceiveHonoursTheCallersContext(t *testing.T) {
 	})
 }
 
+func TestMNSDeleteHonoursTheCallersDeadline(t *testing.T) {
+	srv := startEmulator(t, mnslocal.Config{Queues: []string{"q"}, MessageTypes: []string{}})
+	srv.SetFault("BatchDeleteMessage", mnslocal.Fault{Rate: 1, Kind: mnslocal.FaultStall, Stall: 20 * time.Second})
+	q := newMNS(t, mnsqueue.Config{Endpoint: srv.URL(), QueueName: "q", Credentials: customerKeys})
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err := q.Delete(ctx, []string{"h"})
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "unknown") {
+		t.Fatalf("got %v, want context.DeadlineExceeded saying the outcome is unknown", err)
+	}
+	if took := time.Since(start); took > 2500*time.Millisecond {
+		t.Fatalf("returned %v after the call, past its 300ms deadline", took)
+	}
+}
+
+func TestMNSLongPollEndsWithTheCallersDeadline(t *testing.T) {
+	srv := startEmulator(t, mnslocal.Config{Queues: []string{"q"}, MessageTypes: []string{}})
+	srv.SetFault("BatchReceiveMessage", mnslocal.Fault{Rate: 1, Kind: mnslocal.FaultStall, Stall: 20 * time.Second})
+	q := newMNS(t, mnsqueue.Config{Endpoint: srv.URL(), QueueName: "q", Credentials: customerKeys})
+	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err := q.Receive(ctx, 1, 5*time.Second) // waits 1 s: the deadline cuts the poll
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("got %v, want context.DeadlineExceeded", err)
+	}
+	if took := time.Since(start); took > 3500*time.Millisecond {
+		t.Fatalf("returned %v after the call, past its 1.5s deadline", took)
+	}
+}
+
 func TestMNSErrorsAndLogsCarryNoSecrets(t *testing.T) {
 	a := newAlicomSetup(t)
 	q := a.queue(t, "SmsReport", nil)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"strings"
 	"time"
 
@@ -60,6 +61,35 @@ func (t hostTransport) RoundTrip(_ *fasthttp.HostClient, req *fasthttp.Request, 
 	return false, err
 }
 
+// newHostClient returns the connection pool to the endpoint u, with the timeouts, connection
+// limit and answer-size limit of a Queue or an SDK client, and no retries: a resent receive
+// could hide the messages of a lost answer, a resent send could duplicate one.
+func newHostClient(u *url.URL, timeout time.Duration, maxConns, maxResponseBytes int) *fasthttp.HostClient {
+	isTLS := u.Scheme == "https"
+	port := u.Port()
+	if port == "" {
+		port = map[bool]string{true: "443", false: "80"}[isTLS]
+	}
+	return &fasthttp.HostClient{
+		Addr:          net.JoinHostPort(u.Hostname(), port),
+		IsTLS:         isTLS,
+		DialDualStack: true,
+		ReadTimeout:   timeout,
+		WriteTimeout:  timeout,
+		MaxConns:      maxConns,
+		// fasthttp refuses a larger Content-Length before reading, and stops reading a chunked
+		// body at the limit.
+		MaxResponseBodySize: maxResponseBytes,
+		// Wait for a free connection rather than failing at once when N callers share fewer
+		// connections.
+		MaxConnWaitTimeout:        timeout,
+		MaxIdemponentCallAttempts: 1,
+		RetryIf:                   func(*fasthttp.Request) bool { return false },
+		// Send the path exactly as it was signed.
+		DisablePathNormalizing: true,
+	}
+}
+
 // NewSDKClient returns an aliyun-mns-go-sdk client for any endpoint. The SDK panics on an
 // endpoint whose host is not a 5-part MNS name (127.0.0.1:9911, localhost): such endpoints get
 // a placeholder host and a transport that dials the real address. The transport is always ours,
@@ -80,33 +110,11 @@ func NewSDKClient(cfg SDKClientConfig) (c *SDKClient, err error) {
 	if err != nil {
 		return nil, err
 	}
-	isTLS := u.Scheme == "https"
-	port := u.Port()
-	if port == "" {
-		port = map[bool]string{true: "443", false: "80"}[isTLS]
-	}
 	sdkHost := u.Hostname()
 	if len(strings.Split(sdkHost, ".")) != 5 || net.ParseIP(sdkHost) != nil {
 		sdkHost = placeholderHost
 	}
-	hc := &fasthttp.HostClient{
-		Addr:          net.JoinHostPort(u.Hostname(), port),
-		IsTLS:         isTLS,
-		DialDualStack: true,
-		ReadTimeout:   cfg.RequestTimeout,
-		WriteTimeout:  cfg.RequestTimeout,
-		MaxConns:      cfg.MaxConns,
-		// fasthttp refuses a larger Content-Length before reading, and stops reading a chunked
-		// body at the limit.
-		MaxResponseBodySize: cfg.MaxResponseBytes,
-		// Wait for a free connection rather than failing at once when N callers share fewer
-		// connections.
-		MaxConnWaitTimeout:        cfg.RequestTimeout,
-		MaxIdemponentCallAttempts: 1,
-		RetryIf:                   func(*fasthttp.Request) bool { return false },
-		// Send the path exactly as the SDK signed it.
-		DisablePathNormalizing: true,
-	}
+	hc := newHostClient(u, cfg.RequestTimeout, cfg.MaxConns, cfg.MaxResponseBytes)
 	defer func() {
 		if r := recover(); r != nil {
 			c, err = nil, fmt.Errorf("mnsqueue: the MNS SDK refused endpoint %q (SDK host %q): %v", cfg.Endpoint, sdkHost, r)
