@@ -10,12 +10,15 @@
 // its own: an idle invocation at the default settings, one invocation on a backlog from
 // process start to exit (its own CPU time per message, apart from the emulator's), and
 // DRAIN_MODE=follow with messages arriving at random times (enqueue-to-handler latency, idle
-// requests per minute); and it profiles the client, prices a month on Function Compute for two
+// requests per minute). It also plays a warm instance, which does not pay a fresh process's
+// warm-up per invocation: the function's wiring invoked again and again in this process, the
+// emulator in a child process (this binary started again), its CPU time per message taken
+// around each invocation. And it profiles the client, prices a month on Function Compute for two
 // typical customers, sizes the stripped deployment binaries and times their cold start, and
 // (with -gotest) runs the per-message CPU benchmarks of shared/alicom and shared/dispatch.
 //
 // The files are split by role: measurement (main.go, ours.go, baselines.go, fixture.go,
-// process.go, follow.go, emptyqueue.go, profile.go, coldstart.go, microbench.go, gotest.go),
+// process.go, warm.go, follow.go, emptyqueue.go, profile.go, coldstart.go, microbench.go, gotest.go),
 // the report model (model.go, checks.go, cost.go) and rendering (markdown.go with
 // templates/*.tmpl, svg.go). Misses against the project's targets are flagged in the output;
 // the exit status is non-zero only when something failed.
@@ -94,7 +97,7 @@ func main() {
 	flag.StringVar(&svgPath, "svg", "docs/throughput.svg", "write the throughput chart here, relative to the module root (\"\" for none; -quick writes none unless given)")
 	flag.StringVar(&outPath, "out", "", "write docs/performance.md content here, relative to the module root")
 	flag.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run here")
-	flag.BoolVar(&s.Quick, "quick", false, "a smoke run: 400 messages, one round trip (10ms), 1s budgets, 3 cold starts")
+	flag.BoolVar(&s.Quick, "quick", false, "a smoke run: 400 messages, one round trip (10ms), 1s budgets, 3 cold starts, 4 warm invocations on 800 messages")
 	flag.IntVar(&s.ProcessBacklog, "process-backlog", 3200, "messages for one invocation of the function binary, timed from process start to exit (0 skips it)")
 	flag.IntVar(&s.WarmInvocations, "warm-invocations", 8, "invocations of a warm instance (the drain's wiring in the bench process, the emulator in a child) per handler and round trip; the first is dropped, the median of the others reported (0 skips it)")
 	flag.IntVar(&s.WarmBacklog, "warm-backlog", 3200, "messages preloaded before each warm invocation")
