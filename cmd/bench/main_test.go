@@ -486,3 +486,10 @@ func TestFindRootFindsTheModuleFromASubdirectory(t *testing.T) {
 		t.Errorf("root %s has no functions/alicom-drain: %v", root, err)
 	}
 }
+
+func TestAnEmulatorProcessThatCannotStartSaysWhy(t *testing.T) {
+	_, err := startEmulatorProcess(context.Background(), emulatorSpec{RTT: time.Millisecond, Types: []string{"SmsReport"}, Samples: t.TempDir()})
+	if err == nil || !strings.Contains(err.Error(), "no sample body") {
+		t.Fatalf("error %v: want the child's own reason (no sample body)", err)
+	}
+}

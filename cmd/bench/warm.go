@@ -131,6 +131,8 @@ type emulatorProcess struct {
 	out    *bufio.Reader
 	stderr bytes.Buffer // read only after the child has exited
 	url    string
+	ended  error // how the child ended, once it has (see end)
+	done   bool
 }
 
 // startEmulatorProcess starts the bench binary again as the emulator spec describes and
@@ -183,10 +185,13 @@ func (e *emulatorProcess) preload(n int) (emulatorStats, error) {
 	return st, nil
 }
 
-// close ends the child (it exits when its input ends) and reports how it ended.
+// close ends the child (it exits when its input ends) and reports how it ended; nil after
+// failed, which has reported it already.
 func (e *emulatorProcess) close() error {
-	e.in.Close()
-	if err := e.cmd.Wait(); err != nil {
+	if e.done {
+		return nil
+	}
+	if err := e.end(); err != nil {
 		return fmt.Errorf("the emulator process: %w: %s", err, strings.TrimSpace(e.stderr.String()))
 	}
 	return nil
@@ -195,9 +200,18 @@ func (e *emulatorProcess) close() error {
 // failed stops the child after err and adds what the child said on the way out.
 func (e *emulatorProcess) failed(err error) error {
 	_ = e.cmd.Process.Kill()
-	e.in.Close()
-	_ = e.cmd.Wait()
+	_ = e.end()
 	return fmt.Errorf("the emulator process: %w: %s", err, strings.TrimSpace(e.stderr.String()))
+}
+
+// end closes the child's input and waits for it, once.
+func (e *emulatorProcess) end() error {
+	if !e.done {
+		e.done = true
+		e.in.Close()
+		e.ended = e.cmd.Wait()
+	}
+	return e.ended
 }
 
 // warmRTTs are the round trips of the warm-instance rows: the target round trip and every one
