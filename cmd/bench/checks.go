@@ -174,14 +174,27 @@ func issue12Checks(res *results) []check {
 
 	// The target's steps are the client's (signing, request building, receive decoding,
 	// dispatch, delete): judged with the no-op handler; the log sink's record is shown beside.
+	// It is judged on the start-to-exit process run, as before the warm instance was measured;
+	// the warm instance's figure, without a fresh process's warm-up, is quoted beside it so a
+	// reader sees how much of the miss is warm-up, but it does not change the mark.
 	c = check{Target: fmt.Sprintf("client CPU per message ≤ %d µs (the function process alone with a no-op handler, default C, %s)", targetClientCPUPerMs.Microseconds(), rttName), Status: notMeasured}
+	var measured []string
 	if n, ok := res.processWith(handlerNoop, rtt); ok {
-		c.Measured = fmt.Sprintf("%.1f µs without start-up and end, %.1f µs with (%.0f ms CPU for %d messages)", us(n.NetCPUPerMsg()), us(n.CPUPerMsg()), ms(n.CPU), n.Messages)
+		m := fmt.Sprintf("start to exit %.1f µs without start-up and end, %.1f µs with (%.0f ms CPU for %d messages)", us(n.NetCPUPerMsg()), us(n.CPUPerMsg()), ms(n.CPU), n.Messages)
 		if okP {
-			c.Measured += fmt.Sprintf("; with the log sink writing every record %.1f µs, %.1f µs with start-up", us(p.NetCPUPerMsg()), us(p.CPUPerMsg()))
+			m += fmt.Sprintf("; with the log sink writing every record %.1f µs, %.1f µs with start-up", us(p.NetCPUPerMsg()), us(p.CPUPerMsg()))
 		}
+		measured = append(measured, m)
 		c.Status = mark(n.NetCPUPerMsg() <= targetClientCPUPerMs)
 	}
+	if w, ok := res.warmWith(handlerNoop, rtt); ok {
+		m := fmt.Sprintf("warm instance %.1f µs (median of %d invocations on %d messages, %.1f to %.1f)", us(w.CPUPerMsg()), w.Measured(), w.Backlog, us(w.MinCPUPerMsg()), us(w.MaxCPUPerMsg()))
+		if l, ok := res.warmWith(handlerLogSink, rtt); ok {
+			m += fmt.Sprintf(", with the log sink %.1f µs", us(l.CPUPerMsg()))
+		}
+		measured = append(measured, m)
+	}
+	c.Measured = strings.Join(measured, "; ")
 	out = append(out, c)
 
 	c = check{Target: fmt.Sprintf("follow mode (%s): p50 ≤ %d ms and p99 ≤ %.0f s from enqueue to handler", rttName, targetFollowP50.Milliseconds(), targetFollowP99.Seconds()), Status: notMeasured}

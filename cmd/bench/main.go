@@ -10,12 +10,15 @@
 // its own: an idle invocation at the default settings, one invocation on a backlog from
 // process start to exit (its own CPU time per message, apart from the emulator's), and
 // DRAIN_MODE=follow with messages arriving at random times (enqueue-to-handler latency, idle
-// requests per minute); and it profiles the client, prices a month on Function Compute for two
+// requests per minute). It also plays a warm instance, which does not pay a fresh process's
+// warm-up per invocation: the function's wiring invoked again and again in this process, the
+// emulator in a child process (this binary started again), its CPU time per message taken
+// around each invocation. And it profiles the client, prices a month on Function Compute for two
 // typical customers, sizes the stripped deployment binaries and times their cold start, and
 // (with -gotest) runs the per-message CPU benchmarks of shared/alicom and shared/dispatch.
 //
 // The files are split by role: measurement (main.go, ours.go, baselines.go, fixture.go,
-// process.go, follow.go, emptyqueue.go, profile.go, coldstart.go, microbench.go, gotest.go),
+// process.go, warm.go, follow.go, emptyqueue.go, profile.go, coldstart.go, microbench.go, gotest.go),
 // the report model (model.go, checks.go, cost.go) and rendering (markdown.go with
 // templates/*.tmpl, svg.go). Misses against the project's targets are flagged in the output;
 // the exit status is non-zero only when something failed.
@@ -57,16 +60,19 @@ type settings struct {
 	Variants   []variantKind   // which variants to run
 	Quick      bool
 
-	ProcessBacklog int             // messages for the function binary's start-to-exit run (0 skips it)
-	FollowRTTs     []time.Duration // round trips of the follow-mode runs (none skips them)
-	FollowMessages int             // messages arriving at random times in each
-	FollowIdle     time.Duration   // the idle window whose requests are counted
-	FollowActive   time.Duration   // the window the messages arrive over
-	Profile        bool            // profile the client at the default receivers and the target RTT
-	Prices         prices
+	ProcessBacklog  int             // messages for the function binary's start-to-exit run (0 skips it)
+	WarmInvocations int             // invocations of the warm instance per handler and round trip, the first dropped (0 skips it)
+	WarmBacklog     int             // messages preloaded before each of them
+	FollowRTTs      []time.Duration // round trips of the follow-mode runs (none skips them)
+	FollowMessages  int             // messages arriving at random times in each
+	FollowIdle      time.Duration   // the idle window whose requests are counted
+	FollowActive    time.Duration   // the window the messages arrive over
+	Profile         bool            // profile the client at the default receivers and the target RTT
+	Prices          prices
 }
 
 func main() {
+	runEmulatorChild()
 	var (
 		s          settings
 		rtts, recv string
@@ -91,8 +97,10 @@ func main() {
 	flag.StringVar(&svgPath, "svg", "docs/throughput.svg", "write the throughput chart here, relative to the module root (\"\" for none; -quick writes none unless given)")
 	flag.StringVar(&outPath, "out", "", "write docs/performance.md content here, relative to the module root")
 	flag.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run here")
-	flag.BoolVar(&s.Quick, "quick", false, "a smoke run: 400 messages, one round trip (10ms), 1s budgets, 3 cold starts")
+	flag.BoolVar(&s.Quick, "quick", false, "a smoke run: 400 messages, one round trip (10ms), 1s budgets, 3 cold starts, 4 warm invocations on 800 messages")
 	flag.IntVar(&s.ProcessBacklog, "process-backlog", 3200, "messages for one invocation of the function binary, timed from process start to exit (0 skips it)")
+	flag.IntVar(&s.WarmInvocations, "warm-invocations", 8, "invocations of a warm instance (the drain's wiring in the bench process, the emulator in a child) per handler and round trip; the first is dropped, the median of the others reported (0 skips it)")
+	flag.IntVar(&s.WarmBacklog, "warm-backlog", 3200, "messages preloaded before each warm invocation")
 	flag.StringVar(&followRTTs, "follow-rtts", "1ms,10ms,50ms", "round trips of the DRAIN_MODE=follow latency runs (\"\" skips them)")
 	flag.IntVar(&s.FollowMessages, "follow-messages", 60, "messages arriving at random times in each follow-mode run")
 	flag.DurationVar(&s.FollowIdle, "follow-idle", time.Minute, "idle window of each follow-mode run, whose requests are counted (at least two of follow mode's 30 s long polls, or the rate reads 0)")
@@ -196,6 +204,7 @@ func quickSettings(s settings) settings {
 	s.ColdRuns = min(s.ColdRuns, 3)
 	s.EmptyWaits = []time.Duration{-1}
 	s.ProcessBacklog = min(s.ProcessBacklog, 800)
+	s.WarmInvocations, s.WarmBacklog = min(s.WarmInvocations, 4), min(s.WarmBacklog, 800)
 	s.FollowRTTs = []time.Duration{10 * time.Millisecond}
 	s.FollowMessages = 20
 	s.FollowIdle, s.FollowActive = 5*time.Second, 5*time.Second
@@ -243,6 +252,12 @@ func (s settings) validate() error {
 	}
 	if s.ProcessBacklog < 0 {
 		errs = append(errs, fmt.Errorf("-process-backlog %d: want 0 or more", s.ProcessBacklog))
+	}
+	if s.WarmInvocations < 0 || s.WarmInvocations == 1 {
+		errs = append(errs, fmt.Errorf("-warm-invocations %d: want 0 (skip) or at least 2 (the first is dropped)", s.WarmInvocations))
+	}
+	if s.WarmInvocations > 0 && s.WarmBacklog < 1 {
+		errs = append(errs, fmt.Errorf("-warm-backlog %d: want at least 1", s.WarmBacklog))
 	}
 	if len(s.FollowRTTs) > 0 && (s.FollowMessages < 1 || s.FollowIdle <= 0 || s.FollowActive <= 0) {
 		errs = append(errs, fmt.Errorf("-follow-messages %d, -follow-idle %v, -follow-active %v: want all positive", s.FollowMessages, s.FollowIdle, s.FollowActive))
@@ -338,6 +353,22 @@ func run(ctx context.Context, s settings, log io.Writer) (*results, error) {
 		}
 	} else {
 		res.NotMeasured["process"] = "-process-backlog 0"
+	}
+	if s.WarmInvocations > 0 {
+		for _, rtt := range warmRTTs(s) {
+			for _, h := range []string{handlerLogSink, handlerNoop} {
+				fmt.Fprintf(log, "bench: a warm instance (%s) at RTT %v: %d invocations on %d messages each, the first dropped\n", h, rtt, s.WarmInvocations, s.WarmBacklog)
+				w, err := measureWarm(ctx, s, h, rtt)
+				if err != nil {
+					return nil, fmt.Errorf("warm instance (%s) at RTT %v: %w", h, rtt, err)
+				}
+				fmt.Fprintf(log, "bench:   %.1f µs CPU/msg median (%.1f to %.1f) over %d invocations, the first %.1f; %.3f req/msg, %d token requests\n",
+					us(w.CPUPerMsg()), us(w.MinCPUPerMsg()), us(w.MaxCPUPerMsg()), w.Measured(), us(w.FirstCPUPerMsg()), w.ReqPerMsg(), w.TokenRequests())
+				res.Warm = append(res.Warm, w)
+			}
+		}
+	} else {
+		res.NotMeasured["warm"] = "-warm-invocations 0"
 	}
 	for _, rtt := range s.FollowRTTs {
 		fmt.Fprintf(log, "bench: DRAIN_MODE=follow at RTT %v: %v idle, then %d messages over %v\n", rtt, s.FollowIdle, s.FollowMessages, s.FollowActive)

@@ -19,6 +19,13 @@ import (
 // must delete everything it received, and its own request counts must agree with the
 // emulator's. They assert nothing about speed.
 
+// TestMain lets the test binary serve as the warm measurement's emulator when the bench, run
+// by the tests, starts it again as its child (see runEmulatorChild).
+func TestMain(m *testing.M) {
+	runEmulatorChild()
+	os.Exit(m.Run())
+}
+
 var (
 	smallOnce sync.Once
 	smallRes  *results
@@ -42,6 +49,7 @@ func smallSettings(t *testing.T) settings {
 	s.Types = []string{"SmsReport", "SmsUp"}
 	s.ColdRuns = 0
 	s.ProcessBacklog = 70
+	s.WarmInvocations, s.WarmBacklog = 3, 70
 	s.Prices = defaultPrices
 	return s
 }
@@ -178,7 +186,7 @@ func TestTheOutputsRenderEveryVariant(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"## Targets", "**ours, ", labelPythonDemo, labelDotnetDemo, labelJava, "## Empty queue",
-		"| warm (token cached) | ", " (default) | 1 | 0 |", "## One invocation of the function binary", "## DRAIN_MODE=follow", "## What it costs a month"} {
+		"| warm (token cached) | ", " (default) | 1 | 0 |", "## One invocation of the function binary", "## A warm instance", "| 1 ms | no-op | 4 | 70 | 2 + 1 |", "## DRAIN_MODE=follow", "## What it costs a month"} {
 		if !strings.Contains(md.String(), want) {
 			t.Errorf("the Markdown output lacks %q:\n%s", want, md.String())
 		}
@@ -211,7 +219,7 @@ func TestTheOutputsRenderEveryVariant(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"# Performance", "](throughput.svg)", "## What it costs a month", "## Method", "0.125 requests per message",
-		"msg/s, whole wall", "## DRAIN_MODE=follow", "## Client-side CPU per message", "| 10000 | the default drain", "| 1000000 | " + labelPythonDemo} {
+		"msg/s, whole wall", "### A warm instance", "a warm instance with the no-op handler spends", "## DRAIN_MODE=follow", "## Client-side CPU per message", "| 10000 | the default drain", "| 1000000 | " + labelPythonDemo} {
 		if !strings.Contains(doc.String(), want) {
 			t.Errorf("the document lacks %q", want)
 		}
@@ -230,6 +238,32 @@ func TestTheFunctionBinaryDrainsTheBacklogAsAProcessOfItsOwn(t *testing.T) {
 		p := res.Process[i]
 		if p.Handler != handler || p.Messages != 70 || p.Left != 0 || p.CPU <= 0 || p.Wall <= 0 || p.TokenRequests != 2 {
 			t.Errorf("process row %+v: want the %s handler, 70 messages deleted, none left, positive CPU and wall, a token per type", p, handler)
+		}
+	}
+}
+
+func TestAWarmInstanceDrainsEveryBacklogAndFetchesTokensOnlyTheFirstTime(t *testing.T) {
+	res := smallRun(t)
+	if len(res.Warm) != 2 {
+		t.Fatalf("%d warm-instance rows, want two per round trip (the log sink, a no-op handler)", len(res.Warm))
+	}
+	for i, handler := range []string{handlerLogSink, handlerNoop} {
+		w := res.Warm[i]
+		if w.Handler != handler || w.RTT != time.Millisecond || len(w.Invocations) != 3 || w.Measured() != 2 {
+			t.Fatalf("warm row %+v: want the %s handler at 1 ms, 3 invocations of which 2 measured", w, handler)
+		}
+		for j, inv := range w.Invocations {
+			wantTokens := int64(0)
+			if j == 0 {
+				wantTokens = 2 // one per message type, then cached
+			}
+			if inv.Messages != 70 || inv.Left != 0 || inv.CPU <= 0 || inv.Wall <= 0 || inv.MNSRequests <= 0 || inv.TokenRequests != wantTokens {
+				t.Errorf("%s, invocation %d: %+v, want 70 messages deleted, none left, positive CPU, wall and requests, %d token requests", handler, j+1, inv, wantTokens)
+			}
+		}
+		if w.CPUPerMsg() <= 0 || w.MinCPUPerMsg() > w.CPUPerMsg() || w.MaxCPUPerMsg() < w.CPUPerMsg() || w.TokenRequests() != 0 {
+			t.Errorf("%s: median %v, least %v, most %v, %d token requests measured: want least ≤ median ≤ most and no token request",
+				handler, w.CPUPerMsg(), w.MinCPUPerMsg(), w.MaxCPUPerMsg(), w.TokenRequests())
 		}
 	}
 }
@@ -306,6 +340,39 @@ func TestChecksMarkMetAndMissedTargets(t *testing.T) {
 	}
 }
 
+func TestTheClientCPUTargetQuotesTheWarmInstanceButIsJudgedFromProcessStartToExit(t *testing.T) {
+	rtt := 10 * time.Millisecond
+	warm := func(handler string, cpu time.Duration) warmRow {
+		inv := warmInvocation{CPU: cpu, Wall: time.Second, Messages: 1000, MNSRequests: 126}
+		return warmRow{Handler: handler, RTT: rtt, Receivers: 4, Backlog: 1000, Invocations: []warmInvocation{inv, inv, inv}}
+	}
+	clientCPU := func(res *results) check {
+		for _, c := range checks(res) {
+			if strings.HasPrefix(c.Target, "client CPU per message") {
+				return c
+			}
+		}
+		t.Fatal("no client CPU target among the checks")
+		return check{}
+	}
+	res := &results{Settings: settings{TargetRTT: rtt, RTTs: []time.Duration{rtt}}}
+	// 5 µs a message in a warm instance, 50 µs from process start to exit without start-up.
+	res.Warm = []warmRow{warm(handlerLogSink, 20*time.Millisecond), warm(handlerNoop, 5*time.Millisecond)}
+	if c := clientCPU(res); c.Status != notMeasured || !strings.Contains(c.Measured, "warm instance 5.0 µs (median of 2 invocations") {
+		t.Errorf("warm instance only: %+v, want it quoted and the target not measured", c)
+	}
+	res.Process = []processRow{{Handler: handlerNoop, RTT: rtt, Messages: 1000, CPU: 60 * time.Millisecond, IdleCPU: 10 * time.Millisecond}}
+	c := clientCPU(res)
+	if c.Status != "✗" {
+		t.Errorf("status %q: a warm instance under the target must not mark a start-to-exit run over it met", c.Status)
+	}
+	for _, want := range []string{"start to exit 50.0 µs", "warm instance 5.0 µs", "with the log sink 20.0 µs"} {
+		if !strings.Contains(c.Measured, want) {
+			t.Errorf("measured %q lacks %q", c.Measured, want)
+		}
+	}
+}
+
 func TestGoBenchOutputIsParsedWithItsPackage(t *testing.T) {
 	out := `goos: linux
 pkg: github.com/alicom-drain/alicom-drain/shared/dispatch
@@ -354,6 +421,8 @@ func TestSettingsNameTheFlagThatIsWrong(t *testing.T) {
 		{"no run of ours", func(s *settings) { s.Repeat = 0 }, "-repeat"},
 		{"negative cold starts", func(s *settings) { s.ColdRuns = -1 }, "-coldstart-runs"},
 		{"a negative process backlog", func(s *settings) { s.ProcessBacklog = -1 }, "-process-backlog"},
+		{"one warm invocation, which is dropped", func(s *settings) { s.WarmInvocations = 1 }, "-warm-invocations"},
+		{"warm invocations on an empty backlog", func(s *settings) { s.WarmInvocations, s.WarmBacklog = 2, 0 }, "-warm-backlog"},
 		{"follow mode without messages", func(s *settings) { s.FollowRTTs = []time.Duration{time.Millisecond} }, "-follow-messages"},
 		{"an instance without vCPUs", func(s *settings) { s.Prices.VCPU = 0 }, "-fc-vcpu"},
 	} {
@@ -415,5 +484,12 @@ func TestFindRootFindsTheModuleFromASubdirectory(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(root, "functions", "alicom-drain")); err != nil {
 		t.Errorf("root %s has no functions/alicom-drain: %v", root, err)
+	}
+}
+
+func TestAnEmulatorProcessThatCannotStartSaysWhy(t *testing.T) {
+	_, err := startEmulatorProcess(context.Background(), emulatorSpec{RTT: time.Millisecond, Types: []string{"SmsReport"}, Samples: t.TempDir()})
+	if err == nil || !strings.Contains(err.Error(), "no sample body") {
+		t.Fatalf("error %v: want the child's own reason (no sample body)", err)
 	}
 }

@@ -109,6 +109,22 @@ func (v view) TargetProcess() *processRow {
 	return nil
 }
 
+// TargetProcessNoop is the process run with the no-op handler at the target round trip.
+func (v view) TargetProcessNoop() *processRow {
+	if p, ok := v.processWith(handlerNoop, v.Settings.TargetRTT); ok {
+		return &p
+	}
+	return nil
+}
+
+// TargetWarmNoop is the warm instance with the no-op handler at the target round trip.
+func (v view) TargetWarmNoop() *warmRow {
+	if w, ok := v.warmWith(handlerNoop, v.Settings.TargetRTT); ok {
+		return &w
+	}
+	return nil
+}
+
 // RunLine says where and when the run happened.
 func (v view) RunLine() string {
 	s := v.Settings

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"slices"
 	"time"
 )
 
@@ -16,6 +17,7 @@ type results struct {
 	Rows     []row
 	Empty    []emptyRow
 	Process  []processRow
+	Warm     []warmRow
 	Follow   []followRow
 	Profile  *clientProfile
 	Binaries []binaryRow
@@ -147,6 +149,95 @@ func (p processRow) NetCPUPerMsg() time.Duration { return perMsg(max(p.CPU-p.Idl
 
 // ReqPerMsg is MNS requests per message.
 func (p processRow) ReqPerMsg() float64 { return perMsgF(p.MNSRequests, p.Messages) }
+
+// warmRow is a warm instance at one round trip: the drain wired as the function's main wires
+// it, in the bench process, invoked again and again, each time on a fresh backlog.
+type warmRow struct {
+	Handler     string // handlerLogSink (the function as deployed) or handlerNoop
+	RTT         time.Duration
+	Receivers   int
+	Backlog     int64            // messages preloaded before every invocation
+	Invocations []warmInvocation // in order, the first included
+}
+
+// warmInvocation is one invocation of a warm instance.
+type warmInvocation struct {
+	Wall                       time.Duration
+	CPU                        time.Duration // the bench process's, around the invocation only
+	Messages, Left             int64
+	MNSRequests, TokenRequests int64
+}
+
+// measured are the invocations the figures are taken over: all but the first, which pays once
+// what an instance pays once (the token fetch, the first connections, the heap's growth).
+func (w warmRow) measured() []warmInvocation {
+	if len(w.Invocations) < 2 {
+		return nil
+	}
+	return w.Invocations[1:]
+}
+
+// Measured is how many invocations the figures are taken over.
+func (w warmRow) Measured() int { return len(w.measured()) }
+
+// cpuPerMsg is the measured invocations' CPU time per message, ascending.
+func (w warmRow) cpuPerMsg() []time.Duration {
+	var out []time.Duration
+	for _, inv := range w.measured() {
+		out = append(out, perMsg(inv.CPU, inv.Messages))
+	}
+	slices.Sort(out)
+	return out
+}
+
+// CPUPerMsg is the median of the measured invocations' CPU time per message.
+func (w warmRow) CPUPerMsg() time.Duration { return percentile(w.cpuPerMsg(), 0.5) }
+
+// MinCPUPerMsg is the least of the measured invocations' CPU time per message.
+func (w warmRow) MinCPUPerMsg() time.Duration { return percentile(w.cpuPerMsg(), 0) }
+
+// MaxCPUPerMsg is the most of the measured invocations' CPU time per message.
+func (w warmRow) MaxCPUPerMsg() time.Duration { return percentile(w.cpuPerMsg(), 1) }
+
+// FirstCPUPerMsg is the first invocation's CPU time per message, which the figures leave out.
+func (w warmRow) FirstCPUPerMsg() time.Duration {
+	if len(w.Invocations) == 0 {
+		return 0
+	}
+	return perMsg(w.Invocations[0].CPU, w.Invocations[0].Messages)
+}
+
+// Wall is the median wall time of the measured invocations.
+func (w warmRow) Wall() time.Duration {
+	var walls []time.Duration
+	for _, inv := range w.measured() {
+		walls = append(walls, inv.Wall)
+	}
+	slices.Sort(walls)
+	return percentile(walls, 0.5)
+}
+
+// Rate is messages per second of an invocation of the median wall time.
+func (w warmRow) Rate() float64 { return rate(w.Backlog, w.Wall()) }
+
+// ReqPerMsg is MNS requests per message over the measured invocations.
+func (w warmRow) ReqPerMsg() float64 {
+	var reqs, msgs int64
+	for _, inv := range w.measured() {
+		reqs, msgs = reqs+inv.MNSRequests, msgs+inv.Messages
+	}
+	return perMsgF(reqs, msgs)
+}
+
+// TokenRequests are the token requests of the measured invocations: none while the cached
+// tokens are fresh.
+func (w warmRow) TokenRequests() int64 {
+	var n int64
+	for _, inv := range w.measured() {
+		n += inv.TokenRequests
+	}
+	return n
+}
 
 // followRow is the function in DRAIN_MODE=follow at one round trip.
 type followRow struct {
@@ -282,6 +373,16 @@ func (res *results) processWith(handler string, rtt time.Duration) (processRow, 
 		}
 	}
 	return processRow{}, false
+}
+
+// warmWith is the warm instance with handler at rtt, if measured.
+func (res *results) warmWith(handler string, rtt time.Duration) (warmRow, bool) {
+	for _, w := range res.Warm {
+		if w.RTT == rtt && w.Handler == handler && w.Measured() > 0 {
+			return w, true
+		}
+	}
+	return warmRow{}, false
 }
 
 // percentile of sorted durations, nearest rank.

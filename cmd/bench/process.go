@@ -45,12 +45,19 @@ const (
 // functionEnv is the configuration the bench gives the function binary: the fixture's emulator
 // for both endpoints and the bench's customer keys, plus extra.
 func functionEnv(f *fixture, extra ...string) []string {
+	return functionEnvAt(f.srv.URL(), f.types, extra...)
+}
+
+// functionEnvAt is functionEnv for an emulator at url with one queue per message type in
+// types: the warm-instance measurement's emulator runs in a child process, not in a fixture,
+// and the drain it runs in the bench process must be configured exactly as the binary is.
+func functionEnvAt(url string, types []string, extra ...string) []string {
 	return append([]string{
 		"PATH=" + os.Getenv("PATH"),
-		"ALICOM_MESSAGE_TYPES=" + strings.Join(f.types, ","),
+		"ALICOM_MESSAGE_TYPES=" + strings.Join(types, ","),
 		"ALICOM_ACCOUNT_UID=" + benchUID,
-		"ALICOM_MNS_ENDPOINT=" + f.srv.URL(),
-		"ALICOM_DYBASEAPI_ENDPOINT=" + f.srv.URL(),
+		"ALICOM_MNS_ENDPOINT=" + url,
+		"ALICOM_DYBASEAPI_ENDPOINT=" + url,
 		"ALIBABA_CLOUD_ACCESS_KEY_ID=" + benchKeyID,
 		"ALIBABA_CLOUD_ACCESS_KEY_SECRET=" + benchKeySecret,
 	}, extra...)
