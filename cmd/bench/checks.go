@@ -194,6 +194,9 @@ func issue12Checks(res *results) []check {
 		}
 		measured = append(measured, m)
 	}
+	if f, ok := res.warmWith(handlerFloor, rtt); ok {
+		measured = append(measured, fmt.Sprintf("the network floor (the same requests, nothing in between) %.1f µs", us(f.CPUPerMsg())))
+	}
 	c.Measured = strings.Join(measured, "; ")
 	out = append(out, c)
 

@@ -366,6 +366,13 @@ func run(ctx context.Context, s settings, log io.Writer) (*results, error) {
 					us(w.CPUPerMsg()), us(w.MinCPUPerMsg()), us(w.MaxCPUPerMsg()), w.Measured(), us(w.FirstCPUPerMsg()), w.ReqPerMsg(), w.TokenRequests())
 				res.Warm = append(res.Warm, w)
 			}
+			fmt.Fprintf(log, "bench: the network floor at RTT %v: the drain's requests for %d messages, %d times, nothing in between\n", rtt, s.WarmBacklog, s.WarmInvocations)
+			w, err := measureFloor(ctx, s, rtt)
+			if err != nil {
+				return nil, fmt.Errorf("network floor at RTT %v: %w", rtt, err)
+			}
+			fmt.Fprintf(log, "bench:   %.1f µs CPU/msg median (%.1f to %.1f)\n", us(w.CPUPerMsg()), us(w.MinCPUPerMsg()), us(w.MaxCPUPerMsg()))
+			res.Warm = append(res.Warm, w)
 		}
 	} else {
 		res.NotMeasured["warm"] = "-warm-invocations 0"

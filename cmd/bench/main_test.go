@@ -244,8 +244,11 @@ func TestTheFunctionBinaryDrainsTheBacklogAsAProcessOfItsOwn(t *testing.T) {
 
 func TestAWarmInstanceDrainsEveryBacklogAndFetchesTokensOnlyTheFirstTime(t *testing.T) {
 	res := smallRun(t)
-	if len(res.Warm) != 2 {
-		t.Fatalf("%d warm-instance rows, want two per round trip (the log sink, a no-op handler)", len(res.Warm))
+	if len(res.Warm) != 3 {
+		t.Fatalf("%d warm-instance rows, want three per round trip (the log sink, a no-op handler, the network floor)", len(res.Warm))
+	}
+	if f := res.Warm[2]; f.Handler != handlerFloor || len(f.Invocations) != 3 || f.CPUPerMsg() <= 0 || f.ReqPerMsg() <= 0 {
+		t.Errorf("floor row %+v: want the network floor, 3 times, positive CPU and requests", f)
 	}
 	for i, handler := range []string{handlerLogSink, handlerNoop} {
 		w := res.Warm[i]

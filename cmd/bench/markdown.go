@@ -125,6 +125,14 @@ func (v view) TargetWarmNoop() *warmRow {
 	return nil
 }
 
+// TargetFloor is the network floor at the target round trip.
+func (v view) TargetFloor() *warmRow {
+	if w, ok := v.warmWith(handlerFloor, v.Settings.TargetRTT); ok {
+		return &w
+	}
+	return nil
+}
+
 // RunLine says where and when the run happened.
 func (v view) RunLine() string {
 	s := v.Settings

@@ -49,6 +49,7 @@ type emulatorSpec struct {
 	RTT     time.Duration `json:"rtt"`
 	Types   []string      `json:"types"`
 	Samples string        `json:"samples"` // the directory of sample bodies (events/messages)
+	Canned  bool          `json:"canned"`  // serve the network floor's canned answers instead (see serveCanned)
 }
 
 // runEmulatorChild serves as the warm measurement's emulator and exits when emulatorChildEnv
@@ -75,6 +76,9 @@ func serveEmulator(rawSpec string, in io.Reader, out io.Writer) error {
 	var spec emulatorSpec
 	if err := json.Unmarshal([]byte(rawSpec), &spec); err != nil {
 		return fmt.Errorf("%s: %w", emulatorChildEnv, err)
+	}
+	if spec.Canned {
+		return serveCanned(spec.RTT, in, out)
 	}
 	samples, err := loadSamples(spec.Samples, spec.Types)
 	if err != nil {
