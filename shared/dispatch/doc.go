@@ -11,7 +11,10 @@
 // Each rule lives once, in a piece of its own, and the Router composes them; carriers (the
 // drain, the push endpoints) only call Router.Dispatch. Around a handler, as Middleware:
 // Timeout (a handler that hangs or exits its goroutine is abandoned, its message kept) and
-// Recover (a panic is an error). Around the whole message, as Policy over DispatchFunc, from
+// Recover (a panic is an error). A carrier that abandons a hung Dispatch itself says so with
+// CallerAbandons, and the Router then runs handlers on the carrier's goroutine instead of one
+// of Timeout's, except on a message's last delivery, where only the Router's own abandonment
+// leaves time to dead-letter it. Around the whole message, as Policy over DispatchFunc, from
 // the outside in: Deduplicate (a message this process finished is a Duplicate; one whose
 // handler still runs, even abandoned, is not run again beside it), DeadLetter (record before
 // letting go; a failed record keeps the message), Poison (a message failing up to
