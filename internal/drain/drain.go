@@ -671,10 +671,8 @@ func (r *run) handle(msgs []queue.Message, began time.Time) {
 	// Every message of the batch starts now, so one watchdog and one context callback serve
 	// them all: per message they would cost more than decoding it.
 	r.handleWG.Add(len(msgs)) // done by each message's end
-	// One handler context for the batch too, ending at the handler timeout like the one the
-	// Router would make per message.
-	b.ctx, b.cancel = context.WithTimeoutCause(r.dispatchCtx, r.o.HandlerTimeout, dispatch.ErrHandlerTimeout)
-	b.mu.Lock() // the watchdog may fire at once: its callbacks wait for both to be set
+	// The watchdog may fire at once: its callbacks wait for both to be set.
+	b.mu.Lock()
 	b.watchdog = time.AfterFunc(limit, b.abandon)
 	b.stopWatch = context.AfterFunc(r.ctx, b.ctxDone)
 	b.mu.Unlock()
@@ -698,8 +696,6 @@ var errAbandoned = errors.New("drain: the handler did not return within its time
 type batch struct {
 	r         *run
 	msgs      []handling
-	ctx       context.Context // every Dispatch's: dispatchCtx, ending at the handler timeout
-	cancel    context.CancelFunc
 	left      atomic.Int32 // messages not yet ended
 	limitAt   time.Time    // when the watchdog gives up, unless ctx ends first
 	mu        sync.Mutex   // guards watchdog and stopWatch while they are set
@@ -746,7 +742,9 @@ func (h *handling) dispatch() {
 		}
 		h.end(res, false)
 	}()
-	res.outcome, res.err = r.d.Dispatch(h.b.ctx, &h.m)
+	// Not a context ending at the handler timeout: that bounds the handler (the Router's
+	// timeout does), not what the Router does after it, such as a dead-letter record.
+	res.outcome, res.err = r.d.Dispatch(r.dispatchCtx, &h.m)
 }
 
 // end ends the message once: the first caller's result counts. The batch's last end stops
@@ -764,7 +762,6 @@ func (h *handling) end(res dispatchResult, abandoned bool) {
 		b.watchdog.Stop()
 		b.stopWatch()
 		b.mu.Unlock()
-		b.cancel()
 	}
 	del := r.count(qm, res.outcome, res.err, abandoned)
 	r.finish(toDelete{id: qm.ID, handle: qm.ReceiptHandle, visibleUntil: h.visibleUntil}, del)

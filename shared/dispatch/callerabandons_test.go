@@ -41,7 +41,7 @@ func TestUnderCallerAbandonsAHandlerGetsTheSameDeadlineAndErrors(t *testing.T) {
 		{name: "a handler that honours its context ends with ErrHandlerTimeout at the handler timeout",
 			ctx:     func() (context.Context, context.CancelFunc) { return context.WithCancel(context.Background()) },
 			wantErr: []error{ErrHandlerTimeout, context.DeadlineExceeded}},
-		{name: "a caller's context that ends first with ErrHandlerTimeout as its cause is used as it is",
+		{name: "a caller's context that ends first ends the handler's, with the caller's cause",
 			ctx: func() (context.Context, context.CancelFunc) {
 				return context.WithTimeoutCause(context.Background(), 10*time.Millisecond, ErrHandlerTimeout)
 			},

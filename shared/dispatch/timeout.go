@@ -148,10 +148,7 @@ func (r handlerResult) err(ctx context.Context, d time.Duration) error {
 // instead of starting one per message (the hand-off between two goroutines costs more CPU
 // than decoding the message), with the same deadline and the same errors as Timeout, except
 // on the message's last delivery: a handler that hangs there must still be abandoned by the
-// Router in time to dead-letter the message, so it runs inside Timeout as usual. When ctx
-// ends before the handler timeout would, the handler gets ctx itself; give ctx
-// ErrHandlerTimeout as its cause (context.WithTimeoutCause) to have the Router report that
-// end as a handler timeout. A handler
+// Router in time to dead-letter the message, so it runs inside Timeout as usual. A handler
 // that exits its goroutine (runtime.Goexit) ends the caller's goroutine with it; the caller
 // must treat that as a failure.
 func CallerAbandons(ctx context.Context) context.Context {
@@ -164,13 +161,11 @@ func callerAbandons(ctx context.Context) bool { return ctx.Value(callerAbandonsK
 
 // inlineTimeout is Timeout for a caller that abandons hung handlers itself (CallerAbandons):
 // the handler runs on the calling goroutine, its context ends after d with ErrHandlerTimeout
-// as the cause, and its error is wrapped as Timeout wraps it. A context that already ends
-// by then is used as it is: a caller that starts many messages at once can give them one
-// context with ErrHandlerTimeout as its cause, instead of one each.
+// as the cause, and its error is wrapped as Timeout wraps it.
 func inlineTimeout(d time.Duration) Middleware {
 	return func(h HandlerFunc) HandlerFunc {
 		return func(ctx context.Context, m *Message) error {
-			if dl, ok := ctx.Deadline(); d > 0 && (!ok || dl.After(time.Now().Add(d))) {
+			if d > 0 {
 				var cancel context.CancelFunc
 				ctx, cancel = context.WithTimeoutCause(ctx, d, ErrHandlerTimeout)
 				defer cancel()
