@@ -134,15 +134,18 @@ func submatch(re *regexp.Regexp, s string) string {
 
 // classify turns an error of the MNS SDK into an Error. The SDK's errors are gogap/errors
 // values identified by namespace and number; the server's code is only in their text, from
-// which it is read back.
-func classify(op string, err error, withToken bool) *Error {
+// which it is read back. k's secret and token are taken out of the text before anything is
+// read from it or cut: a cut through a quoted token would leave a piece that no longer
+// matches it.
+func classify(op string, err error, k keys) *Error {
 	e := &Error{Op: op}
+	withToken := k.token != ""
 	var ge gerrors.ErrCode
 	if !errors.As(err, &ge) {
-		e.Kind, e.Message = queue.ErrTransport, err.Error()
+		e.Kind, e.Message = queue.ErrTransport, redactKeys(err.Error(), k)
 		return e
 	}
-	text := reGogapID.ReplaceAllString(ge.Error(), "")
+	text := redactKeys(reGogapID.ReplaceAllString(ge.Error(), ""), k)
 	switch {
 	case ali_mns.ERR_SEND_REQUEST_FAILED.IsEqual(ge):
 		// Dial, write, read or timeout failure of the HTTP exchange.

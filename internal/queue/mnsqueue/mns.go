@@ -392,12 +392,11 @@ func (m *Queue) reportRejected(k keys) bool {
 	return fresh
 }
 
-// mapError turns an error of the SDK (its decoders' failures) into an *Error; the caller
-// reports rejected tokens.
+// mapError turns an error of the SDK (its decoders' failures) into an *Error without k's
+// secrets; the caller reports rejected tokens.
 func (m *Queue) mapError(op string, k keys, err error) error {
-	e := classify(op, err, k.token != "")
+	e := classify(op, err, k)
 	e.Queue = m.cfg.QueueName
-	e.Message = redactKeys(e.Message, k)
 	return e
 }
 

@@ -239,3 +239,29 @@ func (r *rejectCounter) ReportRejected(_, token string) bool {
 	*r.reported = append(*r.reported, token)
 	return false
 }
+
+// An answer that is not MNS XML is quoted shortened in the error. A proxy's page that echoes the
+// request's headers quotes the security token, which is longer than what is kept: the token
+// must be taken out before the text is cut, or the cut leaves a piece of it that no longer
+// matches the token and stays.
+func TestAQuotedTokenIsRedactedBeforeTheAnswerIsShortened(t *testing.T) {
+	k := keys{id: "STS.k", secret: "the-secret-0123456789", token: "CAIS" + strings.Repeat("0123456789", 60)}
+	q, err := New(Config{Endpoint: "http://127.0.0.1:9", QueueName: "q", Credentials: StaticKeys{AccessKeyID: "k", AccessKeySecret: "s"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q.hc.Transport = fakeAnswer{502, "<html>Bad Gateway; your request: security-token: " + k.token + "</html>"}
+	for _, op := range []string{"receive", "delete"} {
+		if op == "receive" {
+			_, err = q.batchReceive(context.Background(), k, 16, 0)
+		} else {
+			_, err = q.batchDelete(context.Background(), k, []string{"h"})
+		}
+		if !errors.Is(err, queue.ErrTransport) || !strings.Contains(err.Error(), "not MNS XML") {
+			t.Fatalf("%s: got %v, want ErrTransport for a page that is not MNS XML", op, err)
+		}
+		if strings.Contains(err.Error(), k.token[:12]) {
+			t.Fatalf("%s: a piece of the token is in %v", op, err)
+		}
+	}
+}
