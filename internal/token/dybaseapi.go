@@ -315,7 +315,7 @@ func (d *Dybaseapi) Fetch(ctx context.Context, messageType, queueName string) (T
 	if resp.Code != "OK" {
 		return Token{}, &FetchError{
 			MessageType: messageType, HTTPStatus: resp.GetHttpStatus(), Code: orDash(resp.Code),
-			RequestID: resp.RequestId, Message: redactCreds(shorten(resp.Message), creds), Kind: ErrRefused,
+			RequestID: resp.RequestId, Message: quoted(resp.Message, creds), Kind: ErrRefused,
 		}
 	}
 	return tokenFromDTO(messageType, resp.RequestId, resp.MessageTokenDTO)
@@ -358,7 +358,7 @@ func (d *Dybaseapi) callError(caller, ctx context.Context, messageType string, c
 	if errors.As(err, &se) {
 		fe := &FetchError{MessageType: messageType, HTTPStatus: se.HttpStatus(), Code: se.ErrorCode(), RequestID: se.RequestId(), Kind: ErrRefused}
 		if fe.Code != "" {
-			fe.Message = redactCreds(shorten(se.Message()), creds)
+			fe.Message = quoted(se.Message(), creds)
 		} else {
 			// Not Alibaba's JSON error body (a proxy, a load balancer): the body is only noise.
 			fe.Code = fmt.Sprintf("HTTP%d", fe.HTTPStatus)
@@ -387,10 +387,10 @@ func (d *Dybaseapi) callError(caller, ctx context.Context, messageType string, c
 		if oe := ce.OriginError(); oe != nil {
 			fe.Message += ": " + describeTransport(oe)
 		}
-		fe.Message = redactCreds(shorten(fe.Message), creds)
+		fe.Message = quoted(fe.Message, creds)
 		return fe
 	}
-	fe.Message = redactCreds(shorten(describeTransport(err)), creds)
+	fe.Message = quoted(describeTransport(err), creds)
 	return fe
 }
 
@@ -416,6 +416,11 @@ func shorten(s string) string {
 	}
 	return s
 }
+
+// quoted is text the server or the SDK produced, fit for an error: without the caller's secret
+// and token, then shortened. In that order: a cut through a quoted token would leave a piece
+// that no longer matches it.
+func quoted(s string, c Credentials) string { return shorten(redactCreds(s, c)) }
 
 // redactCreds removes the caller's secret and token from s.
 func redactCreds(s string, c Credentials) string {

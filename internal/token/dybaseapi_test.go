@@ -341,3 +341,20 @@ func BenchmarkFetch(b *testing.B) {
 		}
 	}
 }
+
+// The server's message is quoted cut to 300 characters. A token it quotes across the cut must
+// be taken out before the cut, or the piece before it no longer matches the token and stays.
+func TestDybaseapiRedactsAQuotedTokenBeforeShortening(t *testing.T) {
+	srv := newFakeDybaseapi(t, false, func(w http.ResponseWriter, q url.Values) {
+		writeJSON(w, 200, map[string]any{"RequestId": "REQ-L", "Code": "isv.NoPermission",
+			"Message": strings.Repeat("x", 290) + " " + q.Get("SecurityToken")})
+	})
+	d := newTestDybaseapi(t, srv.URL, StaticSource(roleCreds), 0)
+	_, err := d.Fetch(context.Background(), "SmsReport", "q")
+	if !errors.Is(err, ErrRefused) {
+		t.Fatalf("got %v, want ErrRefused", err)
+	}
+	if piece := roleCreds.SecurityToken[:8]; strings.Contains(err.Error(), piece) {
+		t.Fatalf("error leaks a piece of the token (%q): %v", piece, err)
+	}
+}
