@@ -30,6 +30,13 @@ import (
 // XML escapes, and keeps a hostile or broken endpoint from filling a 128 MB function.
 const DefaultMaxResponseBytes = 4 << 20
 
+// The defaults of RequestTimeout and MaxConns, for a Queue and an SDK client alike. The
+// timeout covers the longest long poll (queue.MaxWait) and waitMargin.
+const (
+	defaultRequestTimeout = 35 * time.Second
+	defaultMaxConns       = 16
+)
+
 // waitMargin is how much longer than the long-poll wait a receive request may take (network,
 // server); RequestTimeout must leave it.
 const waitMargin = 3 * time.Second
@@ -67,10 +74,10 @@ var queueNamePattern = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9-]{0,255}$`)
 
 func (c Config) withDefaults() Config {
 	if c.RequestTimeout == 0 {
-		c.RequestTimeout = 35 * time.Second
+		c.RequestTimeout = defaultRequestTimeout
 	}
 	if c.MaxConns == 0 {
-		c.MaxConns = 16
+		c.MaxConns = defaultMaxConns
 	}
 	if c.MaxResponseBytes == 0 {
 		c.MaxResponseBytes = DefaultMaxResponseBytes
@@ -97,7 +104,7 @@ func (c Config) Validate() error {
 		return errors.New("mnsqueue: Config.Credentials is nil: want a CredentialProvider (token.Cache.ForQueue, StaticKeys)")
 	}
 	if c.RequestTimeout < waitMargin+time.Second {
-		return fmt.Errorf("mnsqueue: Config.RequestTimeout %v: want at least %v (0 means 35s; it must exceed the long-poll wait)", c.RequestTimeout, waitMargin+time.Second)
+		return fmt.Errorf("mnsqueue: Config.RequestTimeout %v: want at least %v (0 means %v; it must exceed the long-poll wait)", c.RequestTimeout, waitMargin+time.Second, defaultRequestTimeout)
 	}
 	if c.MaxConns < 0 {
 		return fmt.Errorf("mnsqueue: Config.MaxConns %d: want a positive number (0 means 16)", c.MaxConns)

@@ -98,10 +98,10 @@ func newHostClient(u *url.URL, timeout time.Duration, maxConns, maxResponseBytes
 // duplicate one. The SDK's panics become errors.
 func NewSDKClient(cfg SDKClientConfig) (c *SDKClient, err error) {
 	if cfg.RequestTimeout == 0 {
-		cfg.RequestTimeout = 35 * time.Second
+		cfg.RequestTimeout = defaultRequestTimeout
 	}
 	if cfg.MaxConns == 0 {
-		cfg.MaxConns = 16
+		cfg.MaxConns = defaultMaxConns
 	}
 	if cfg.MaxResponseBytes == 0 {
 		cfg.MaxResponseBytes = DefaultMaxResponseBytes
