@@ -632,6 +632,14 @@ func (r *run) receive(n int, wait time.Duration) ([]queue.Message, error) {
 	if err != nil {
 		return nil, err
 	}
+	if len(msgs) > n {
+		// A driver breaking its contract (a server answering more than it was asked for): the
+		// slots and the budget hold n, so the rest are left to come back after their
+		// visibility timeout rather than handled without a slot to free.
+		r.log.Warn("the queue answered more messages than asked for; the rest are left for redelivery",
+			"asked", n, "answered", len(msgs))
+		msgs = msgs[:n:n]
+	}
 	r.received.Add(int64(len(msgs)))
 	return msgs, nil
 }

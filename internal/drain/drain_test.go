@@ -890,3 +890,26 @@ func TestDefaultOptionsAreValid(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// overfull is a queue that answers more messages than it was asked for, as a broken or hostile
+// server may: the drain must not take them as its own.
+type overfull struct{ *observed }
+
+func (q overfull) Receive(ctx context.Context, n int, wait time.Duration) ([]queue.Message, error) {
+	return q.observed.Receive(ctx, queue.MaxBatch, wait)
+}
+
+func TestAnswersWithMoreMessagesThanAskedForAreCutToTheRequest(t *testing.T) {
+	q, _ := newQueue(t, 20)
+	o := testOptions()
+	o.Receivers, o.BatchSize = 1, 4
+	var rep Report
+	within(t, 20*time.Second, func() { rep = runOne(t, context.Background(), overfull{q}, dispatcherFunc(handleAll), o) })
+	st := q.Stats()
+	// Each receive took 16 and the drain handled 4 of them: the other 12 stay invisible until
+	// their visibility timeout, and are delivered again.
+	if rep.Received == 0 || rep.Received%4 != 0 || rep.Deleted != rep.Received || st.Deleted != rep.Received ||
+		st.Invisible+st.Visible+int(st.Deleted) != 20 || rep.Stop != StopEmpty {
+		t.Fatalf("report = %+v, queue = %+v", rep, st)
+	}
+}
