@@ -295,6 +295,12 @@ func (m *Queue) batchDelete(ctx context.Context, k keys, handles []string) ([]qu
 	for _, f := range de.Failed {
 		e := &Error{Op: "delete", Queue: m.cfg.QueueName, Code: f.ErrorCode, Message: redactKeys(f.ErrorMessage, k),
 			Kind: kindOf("delete", f.ErrorCode, f.ErrorMessage, k.token != "")}
+		if strings.TrimSpace(f.ReceiptHandle) == "" {
+			// A failure that names no handle cannot be told apart from a deletion: the caller
+			// would count every handle not named as deleted. The request as a whole failed.
+			e.Message = "a failure without its receipt handle, so which messages were deleted is unknown: " + e.Message
+			return nil, e
+		}
 		failed = append(failed, queue.DeleteFailure{ReceiptHandle: f.ReceiptHandle, Err: e})
 	}
 	return failed, nil

@@ -228,6 +228,14 @@ func TestAPartialDeleteFailureNamesEachHandle(t *testing.T) {
 	if _, err := q.Delete(context.Background(), []string{"h1"}); err == nil || !strings.Contains(err.Error(), "without naming a receipt handle") {
 		t.Fatalf("got %v", err)
 	}
+
+	q.hc.Transport = fakeAnswer{404, `<Errors xmlns="http://mns.aliyuncs.com/doc/v1">` +
+		`<Error><ErrorCode>MessageNotExist</ErrorCode><ErrorMessage>Message not exist.</ErrorMessage><ReceiptHandle>h1</ReceiptHandle></Error>` +
+		`<Error><ErrorCode>InternalError</ErrorCode><ErrorMessage>oops</ErrorMessage></Error></Errors>`}
+	failed, err = q.Delete(context.Background(), []string{"h1", "h2"})
+	if failed != nil || !errors.Is(err, queue.ErrTransport) || !strings.Contains(err.Error(), "which messages were deleted is unknown") {
+		t.Fatalf("a failure naming no handle: got %+v, %v; want the request failed as a whole", failed, err)
+	}
 }
 
 type rejectCounter struct {
