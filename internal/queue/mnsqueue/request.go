@@ -202,7 +202,7 @@ func (m *Queue) errorAnswer(op string, k keys, body []byte) error {
 	}
 	code, msg := strings.TrimSpace(me.Code), strings.TrimSpace(me.Message)
 	return &Error{Op: op, Queue: m.cfg.QueueName, Code: code, RequestID: strings.TrimSpace(me.RequestID),
-		Message: redactKeys(msg, k), Kind: kindOf(op, code, msg, k.token != "")}
+		Message: shorten(redactKeys(msg, k)), Kind: kindOf(op, code, msg, k.token != "")}
 }
 
 func success(status int) bool {
@@ -293,7 +293,7 @@ func (m *Queue) batchDelete(ctx context.Context, k keys, handles []string) ([]qu
 	}
 	failed := make([]queue.DeleteFailure, 0, len(de.Failed))
 	for _, f := range de.Failed {
-		e := &Error{Op: "delete", Queue: m.cfg.QueueName, Code: f.ErrorCode, Message: redactKeys(f.ErrorMessage, k),
+		e := &Error{Op: "delete", Queue: m.cfg.QueueName, Code: f.ErrorCode, Message: shorten(redactKeys(f.ErrorMessage, k)),
 			Kind: kindOf("delete", f.ErrorCode, f.ErrorMessage, k.token != "")}
 		if strings.TrimSpace(f.ReceiptHandle) == "" {
 			// A failure that names no handle cannot be told apart from a deletion: the caller

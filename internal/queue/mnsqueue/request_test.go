@@ -273,3 +273,24 @@ func TestAQuotedTokenIsRedactedBeforeTheAnswerIsShortened(t *testing.T) {
 		}
 	}
 }
+
+// MNS's <Error> messages are a sentence; a server that sends megabytes in one is quoted cut, as
+// any other answer is, so one error does not become a log line of the answer's size.
+func TestAnErrorAnswersMessageIsQuotedShortened(t *testing.T) {
+	long := strings.Repeat("m", 100<<10)
+	q, err := New(Config{Endpoint: "http://127.0.0.1:9", QueueName: "q", Credentials: StaticKeys{AccessKeyID: "k", AccessKeySecret: "s"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := keys{id: "k", secret: "the-secret"}
+	q.hc.Transport = fakeAnswer{500, `<Error><Code>InternalError</Code><Message>` + long + `</Message></Error>`}
+	if _, err := q.batchReceive(context.Background(), k, 16, 0); !errors.Is(err, queue.ErrTransport) || len(err.Error()) > 1000 {
+		t.Fatalf("receive: got %d bytes of error (%v), want a short ErrTransport", len(err.Error()), errors.Unwrap(err))
+	}
+	q.hc.Transport = fakeAnswer{404, `<Errors><Error><ErrorCode>ReceiptHandleError</ErrorCode><ErrorMessage>` + long +
+		`</ErrorMessage><ReceiptHandle>h</ReceiptHandle></Error></Errors>`}
+	failed, err := q.batchDelete(context.Background(), k, []string{"h"})
+	if err != nil || len(failed) != 1 || !errors.Is(failed[0].Err, queue.ErrStaleHandle) || len(failed[0].Err.Error()) > 1000 {
+		t.Fatalf("delete: got %v, %d failures, want one short ErrStaleHandle", err, len(failed))
+	}
+}
