@@ -26,8 +26,6 @@ type SecretsManagerConfig struct {
 	Getenv func(string) string
 	// Endpoint overrides the Secrets Manager endpoint (tests); empty for AWS's own.
 	Endpoint string
-	// HTTPClient sends the requests; default a client with a 10 s timeout.
-	HTTPClient *http.Client
 }
 
 // maxSecretsManagerAnswer bounds a Secrets Manager answer (the SDK reads it whole): a secret
@@ -74,13 +72,10 @@ func NewSecretsManager(cfg SecretsManagerConfig) (*SecretsManager, error) {
 	if region == "" {
 		return nil, errors.New("token.NewSecretsManager: AWS_REGION is not set: expected the region Lambda runs the function in")
 	}
-	hc := cfg.HTTPClient
-	if hc == nil {
-		hc = &http.Client{Timeout: 10 * time.Second, Transport: limitTransport{base: http.DefaultTransport, maxBody: maxSecretsManagerAnswer}}
-	}
 	awsCfg := aws.Config{
-		Region:     region,
-		HTTPClient: hc,
+		Region: region,
+		// Every read is bounded in time and in the answer's size.
+		HTTPClient: &http.Client{Timeout: 10 * time.Second, Transport: limitTransport{base: http.DefaultTransport, maxBody: maxSecretsManagerAnswer}},
 		// The function role's keys, read at each signing: Lambda sets them for the instance.
 		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
 			c := aws.Credentials{
