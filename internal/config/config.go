@@ -183,12 +183,6 @@ func VarErrors(err error) []*VarError {
 	return out
 }
 
-// EffectiveDeadlineMargin is the DRAIN_DEADLINE_MARGIN to give the drain: 0 (`auto`) lets the
-// drain derive it from the handler and delete bounds and cut it to a near deadline.
-func (c Config) EffectiveDeadlineMargin() time.Duration {
-	return c.DeadlineMargin
-}
-
 var (
 	typeName = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]{0,63}$`)
 	// MNS queue names: letters, digits and '-', starting with a letter, at most 256 characters.

@@ -30,7 +30,7 @@ func TestLoadWithNothingSetGivesTheDocumentedDefaults(t *testing.T) {
 		c.HandlerTimeout != 10*time.Second || c.RefreshBefore != 2*time.Minute {
 		t.Errorf("limits = %+v", c)
 	}
-	if got := c.EffectiveDeadlineMargin(); got != 0 {
+	if got := c.DeadlineMargin; got != 0 {
 		t.Errorf("deadline margin = %s, want 0: automatic", got)
 	}
 	if got, want := c.DrainOptions(), drain.DefaultOptions(); !reflect.DeepEqual(got, want) {
@@ -77,7 +77,7 @@ func TestLoadReadsEveryVariable(t *testing.T) {
 		t.Errorf("DrainOptions() = %+v (%v)", o, o.Validate())
 	}
 	if c.Receivers != 8 || c.BatchSize != 10 || c.Wait != 0 || c.MaxMessages != 500 || c.MaxDuration != 50*time.Second ||
-		c.EffectiveDeadlineMargin() != 5*time.Second || c.MaxAttempts != 3 || c.HandlerTimeout != 2*time.Second ||
+		c.DeadlineMargin != 5*time.Second || c.MaxAttempts != 3 || c.HandlerTimeout != 2*time.Second ||
 		c.RefreshBefore != 30*time.Second || c.LogLevel.String() != "DEBUG" || c.Region != "ap-southeast-1" {
 		t.Errorf("config = %+v", c)
 	}
