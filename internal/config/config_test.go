@@ -166,6 +166,26 @@ func TestTheREADMEDocumentsEveryVariableWithItsDefault(t *testing.T) {
 	}
 }
 
+// The README's defaults are Vars' (above); this holds Vars' to the ones Load applies, which are
+// written separately (a string for the table, a value for the code).
+func TestEveryDocumentedDefaultIsTheOneLoadApplies(t *testing.T) {
+	unset, err := Load(env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range Vars {
+		if v.Default == "" || strings.HasPrefix(v.Default, "FC:") { // nothing, or the platform's
+			continue
+		}
+		set, err := Load(env(map[string]string{v.Name: v.Default}))
+		if err != nil {
+			t.Errorf("%s=%s, its documented default, is refused: %v", v.Name, v.Default, err)
+		} else if !reflect.DeepEqual(set, unset) {
+			t.Errorf("%s=%s, its documented default, gives another configuration than leaving it unset:\n%+v\nwant\n%+v", v.Name, v.Default, set, unset)
+		}
+	}
+}
+
 func TestMessageTypesAreCheckedAgainstTheKnownOnes(t *testing.T) {
 	tests := []struct {
 		name, types string

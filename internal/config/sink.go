@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/alicom-drain/alicom-drain/internal/redact"
+	"github.com/alicom-drain/alicom-drain/shared/dispatch"
 )
 
 // Sink names: where a handled message or a dead letter goes.
@@ -26,10 +27,6 @@ const (
 const (
 	DefaultWebhookBatchSize = 1
 	DefaultWebhookTimeout   = 5 * time.Second
-	// DefaultOutageHorizon is how old a message must be before a failure of its destination
-	// (receiver down) dead-letters it. MNS keeps an Alicom message 4 days by default; 48 hours
-	// leave two days of margin while riding out any realistic outage.
-	DefaultOutageHorizon = 48 * time.Hour
 	// MaxWebhookBatchSize is the most events one webhook request carries, and the most messages
 	// one MNS BatchSendMessage carries.
 	MaxWebhookBatchSize = 16
@@ -149,7 +146,7 @@ func (l *loader) loadSink() SinkConfig {
 		ByType:           map[string]string{},
 		Default:          SinkLog,
 		DeadLetter:       l.sinkName("ALICOM_DEADLETTER", l.get("ALICOM_DEADLETTER")),
-		OutageHorizon:    l.duration("ALICOM_OUTAGE_HORIZON", DefaultOutageHorizon, time.Minute, 7*24*time.Hour),
+		OutageHorizon:    l.duration("ALICOM_OUTAGE_HORIZON", dispatch.DefaultOutageHorizon, time.Minute, 7*24*time.Hour),
 		WebhookURL:       l.webhookURL("WEBHOOK_URL"),
 		WebhookSecret:    l.webhookSecret("WEBHOOK_SECRET"),
 		WebhookBatchSize: l.intIn("WEBHOOK_BATCH_SIZE", DefaultWebhookBatchSize, 1, MaxWebhookBatchSize),

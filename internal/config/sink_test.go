@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/alicom-drain/alicom-drain/shared/dispatch"
 )
 
 // testSecret is a valid Standard Webhooks secret (a 32-byte key).
@@ -18,7 +20,7 @@ func TestLoadSinkWithNothingSetLogsEverything(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.SinkFor("SmsReport") != SinkLog || c.DeadLetter != SinkLog || c.OutageHorizon != DefaultOutageHorizon ||
+	if c.SinkFor("SmsReport") != SinkLog || c.DeadLetter != SinkLog || c.OutageHorizon != dispatch.DefaultOutageHorizon ||
 		c.WebhookBatchSize != 1 || c.WebhookTimeout != 5*time.Second {
 		t.Errorf("defaults = %+v", c)
 	}
