@@ -121,6 +121,11 @@ func TestLoadNamesTheVariableAndWhatItExpects(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("err = %v\nwant it to contain %q", err, tt.want)
 			}
+			for _, ve := range VarErrors(err) {
+				if !strings.Contains(ve.Problem, ": expected ") && !strings.Contains(ve.Problem, "(expected ") {
+					t.Errorf("%s: %q does not say what is expected", ve.Name, ve.Problem)
+				}
+			}
 		})
 	}
 }
