@@ -48,9 +48,6 @@ var sinkVars = []Var{
 	{"DEADLETTER_MNS_QUEUE", "", "The queue for `ALICOM_DEADLETTER=mns`, on `FORWARD_MNS_ENDPOINT`: each dead letter as a JSON dead-letter event."},
 }
 
-// SinkVars returns the variables loadSink reads, in a new slice.
-func SinkVars() []Var { return append([]Var(nil), sinkVars...) }
-
 // Secret is a configuration value that must never be printed: every textual form, fmt verbs,
 // slog and JSON alike, shows "(redacted)". Reveal returns the value.
 type Secret string
