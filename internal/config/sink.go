@@ -121,11 +121,6 @@ func (c SinkConfig) Uses(sink string) bool {
 	return false
 }
 
-// ForwardQueueFor returns the forward target queue of messageType ({type} replaced).
-func (c SinkConfig) ForwardQueueFor(messageType string) string {
-	return strings.ReplaceAll(c.ForwardQueue, "{type}", messageType)
-}
-
 // LoadSink reads and validates only the sink variables, through getenv; Load does the same as
 // part of the whole configuration.
 func LoadSink(getenv func(string) string) (SinkConfig, error) {

@@ -52,7 +52,7 @@ func TestLoadSinkReadsEveryVariable(t *testing.T) {
 	}
 	if c.DeadLetter != SinkMNS || c.OutageHorizon != 24*time.Hour || c.WebhookBatchSize != 16 || c.WebhookTimeout != 2*time.Second ||
 		c.WebhookURL != "https://receiver.example.com/alicom?x=1" || c.WebhookSecret.Reveal() != testSecret ||
-		c.ForwardEndpoint != "https://123.mns.cn-hangzhou.aliyuncs.com" || c.ForwardQueueFor("SmsUp") != "receipts-SmsUp" ||
+		c.ForwardEndpoint != "https://123.mns.cn-hangzhou.aliyuncs.com" || c.ForwardQueue != "receipts-{type}" ||
 		c.DeadLetterQueue != "dead-letters" {
 		t.Errorf("config = %+v", c)
 	}
