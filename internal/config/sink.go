@@ -110,7 +110,12 @@ func (c SinkConfig) SinkFor(messageType string) string {
 
 // Uses reports whether any message type, or the dead-letter path, goes to sink.
 func (c SinkConfig) Uses(sink string) bool {
-	if c.SinkFor("") == sink || c.DeadLetter == sink {
+	return c.DeadLetter == sink || c.handles(sink)
+}
+
+// handles reports whether any message type goes to sink.
+func (c SinkConfig) handles(sink string) bool {
+	if c.SinkFor("") == sink {
 		return true
 	}
 	for _, s := range c.ByType {
@@ -161,11 +166,8 @@ func (l *loader) loadSink() SinkConfig {
 			l.fail("WEBHOOK_SECRET", "not set, but ALICOM_SINK or ALICOM_DEADLETTER uses webhook: expected a Standard Webhooks secret whsec_<base64 key>")
 		}
 	}
-	forwards := c.SinkFor("") == SinkMNS
-	for _, s := range c.ByType {
-		forwards = forwards || s == SinkMNS
-	}
-	if (forwards || c.DeadLetter == SinkMNS) && c.ForwardEndpoint == "" {
+	forwards := c.handles(SinkMNS)
+	if c.Uses(SinkMNS) && c.ForwardEndpoint == "" {
 		l.fail("FORWARD_MNS_ENDPOINT", "not set, but ALICOM_SINK or ALICOM_DEADLETTER uses mns: expected your MNS endpoint URL, e.g. https://<account id>.mns.cn-hangzhou.aliyuncs.com")
 	}
 	if forwards {
