@@ -1,19 +1,13 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"runtime/pprof"
-	"sort"
-	"strings"
 	"time"
 
+	"github.com/alicom-drain/alicom-drain/events"
 	"github.com/alicom-drain/alicom-drain/internal/queue/mnsqueue"
 	"github.com/alicom-drain/alicom-drain/shared/mnslocal"
 	"github.com/aliyun/alibaba-cloud-sdk-go/services/dybaseapi"
@@ -28,36 +22,13 @@ const (
 	benchUID       = mnslocal.DefaultAlicomUID
 )
 
-// sample is one sample body as Alicom queues it: compact JSON, standard base64.
-type sample struct {
-	typ, name, body string
-}
-
-// loadSamples reads events/messages and returns, for each wanted type, every sample of that type
-// (file name up to the first '-' is the type), base64-encoded like Alicom's bodies.
-func loadSamples(dir string, types []string) (map[string][]sample, error) {
-	paths, err := filepath.Glob(filepath.Join(dir, "*.json"))
-	if err != nil {
-		return nil, err
-	}
-	sort.Strings(paths)
-	out := make(map[string][]sample)
-	for _, p := range paths {
-		name := strings.TrimSuffix(filepath.Base(p), ".json")
-		typ, _, _ := strings.Cut(name, "-")
-		raw, err := os.ReadFile(p)
-		if err != nil {
-			return nil, err
-		}
-		var buf bytes.Buffer
-		if err := json.Compact(&buf, raw); err != nil {
-			return nil, fmt.Errorf("%s: %w", p, err)
-		}
-		out[typ] = append(out[typ], sample{typ: typ, name: name, body: base64.StdEncoding.EncodeToString(buf.Bytes())})
-	}
+// loadSamples returns, for each wanted type, every sample body of that type (package events',
+// built from events/messages, encoded as Alicom queues them).
+func loadSamples(types []string) (map[string][]events.Message, error) {
+	out := events.ByType(events.Messages())
 	for _, t := range types {
 		if len(out[t]) == 0 {
-			return nil, fmt.Errorf("-types: no sample body for message type %q in %s", t, dir)
+			return nil, fmt.Errorf("-types: no sample body for message type %q in events/messages", t)
 		}
 	}
 	return out, nil
@@ -73,7 +44,7 @@ type fixture struct {
 
 // newFixture starts an emulator with one Alicom queue per type and spreads backlog messages over
 // them (each queue cycling through its type's sample bodies), then sets the round trip.
-func newFixture(rtt time.Duration, backlog int, types []string, samples map[string][]sample) (*fixture, error) {
+func newFixture(rtt time.Duration, backlog int, types []string, samples map[string][]events.Message) (*fixture, error) {
 	var (
 		srv *mnslocal.Server
 		err error
@@ -115,7 +86,7 @@ func newFixture(rtt time.Duration, backlog int, types []string, samples map[stri
 
 // preload spreads backlog messages over the types' queues, each cycling through its type's
 // sample bodies.
-func (f *fixture) preload(backlog int, samples map[string][]sample) error {
+func (f *fixture) preload(backlog int, samples map[string][]events.Message) error {
 	for i, t := range f.types {
 		n := backlog / len(f.types)
 		if i < backlog%len(f.types) {
@@ -127,7 +98,7 @@ func (f *fixture) preload(backlog int, samples map[string][]sample) error {
 			return fmt.Errorf("no sample body for message type %s", t)
 		}
 		for j := range n {
-			if _, err := f.srv.SendMessage(name, bodies[j%len(bodies)].body); err != nil {
+			if _, err := f.srv.SendMessage(name, bodies[j%len(bodies)].Body); err != nil {
 				return fmt.Errorf("preloading %s: %w", name, err)
 			}
 		}

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/alicom-drain/alicom-drain/events"
 )
 
 // measureFollow runs the function binary with DRAIN_MODE=follow on an empty SmsReport queue at
@@ -19,7 +21,7 @@ import (
 // handler's record of it (the log sink's JSON line, stamped when the handler wrote it). A
 // binary that does not follow (it returns before the idle window ends) is reported as not
 // measured, with the reason.
-func measureFollow(ctx context.Context, bin string, s settings, samples map[string][]sample, rtt time.Duration) (followRow, error) {
+func measureFollow(ctx context.Context, bin string, s settings, samples map[string][]events.Message, rtt time.Duration) (followRow, error) {
 	row := followRow{RTT: rtt, Messages: s.FollowMessages, IdleWindow: s.FollowIdle, ActiveWindow: s.FollowActive}
 	f, err := newFixture(rtt, 0, []string{"SmsReport"}, nil)
 	if err != nil {
@@ -126,7 +128,7 @@ func measureFollow(ctx context.Context, bin string, s settings, samples map[stri
 	for i, off := range offsets {
 		time.Sleep(time.Until(begin.Add(off)))
 		at := time.Now()
-		id, err := f.srv.SendMessage(f.queueName("SmsReport"), bodies[i%len(bodies)].body)
+		id, err := f.srv.SendMessage(f.queueName("SmsReport"), bodies[i%len(bodies)].Body)
 		if err != nil {
 			stop()
 			return row, err

@@ -40,6 +40,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/alicom-drain/alicom-drain/events"
 	"github.com/alicom-drain/alicom-drain/internal/drain"
 )
 
@@ -271,7 +272,7 @@ func (s settings) validate() error {
 // run measures everything settings ask for, logging progress to log.
 func run(ctx context.Context, s settings, log io.Writer) (*results, error) {
 	res := &results{Settings: s, Started: time.Now(), NotMeasured: map[string]string{}}
-	samples, err := loadSamples(filepath.Join(s.Root, "events", "messages"), s.Types)
+	samples, err := loadSamples(s.Types)
 	if err != nil {
 		return nil, err
 	}
@@ -444,7 +445,7 @@ func markDefaultAndBest(ours []row) {
 	ours[best].Best = true
 }
 
-func measureOurs(ctx context.Context, s settings, samples map[string][]sample, rtt time.Duration, receivers int) (row, error) {
+func measureOurs(ctx context.Context, s settings, samples map[string][]events.Message, rtt time.Duration, receivers int) (row, error) {
 	f, err := newFixture(rtt, s.Backlog, s.Types, samples)
 	if err != nil {
 		return row{}, err
@@ -466,7 +467,7 @@ func measureOurs(ctx context.Context, s settings, samples map[string][]sample, r
 	return r, nil
 }
 
-func measureBaseline(s settings, samples map[string][]sample, rtt time.Duration, kind variantKind, label string, conc int, fn baselineFunc) (row, error) {
+func measureBaseline(s settings, samples map[string][]events.Message, rtt time.Duration, kind variantKind, label string, conc int, fn baselineFunc) (row, error) {
 	f, err := newFixture(rtt, s.Backlog, s.Types, samples)
 	if err != nil {
 		return row{}, err

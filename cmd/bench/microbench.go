@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alicom-drain/alicom-drain/events"
 	"github.com/alicom-drain/alicom-drain/shared/alicom"
 	"github.com/alicom-drain/alicom-drain/shared/dispatch"
 	ali_mns "github.com/aliyun/aliyun-mns-go-sdk"
@@ -23,7 +24,7 @@ type microRow struct {
 // measureMicro times, in this process, the client-side steps every message goes through:
 // the SDK decoding a 16-message BatchReceiveMessage answer (captured from the emulator), and
 // the handler work (alicom.Decode; the Router's decode + dispatch to a no-op handler).
-func measureMicro(samples map[string][]sample, types []string) ([]microRow, error) {
+func measureMicro(samples map[string][]events.Message, types []string) ([]microRow, error) {
 	f, err := newFixture(0, 16, types[:1], samples)
 	if err != nil {
 		return nil, err

@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/alicom-drain/alicom-drain/events"
 	"github.com/alicom-drain/alicom-drain/internal/procmem"
 )
 
@@ -68,7 +69,7 @@ func functionEnvAt(url string, types []string, extra ...string) []string {
 // settings: the whole-wall rate a user gets
 // from one invocation, and the CPU time of the function process alone (getrusage of the child:
 // the emulator runs in the bench process and is not counted).
-func measureProcess(ctx context.Context, bin, handler string, s settings, samples map[string][]sample, rtt time.Duration) (processRow, error) {
+func measureProcess(ctx context.Context, bin, handler string, s settings, samples map[string][]events.Message, rtt time.Duration) (processRow, error) {
 	// The same invocation on empty queues first: its CPU is the start-up and the end, which
 	// the per-message figure leaves out.
 	idle, err := newFixture(rtt, 0, s.Types, samples)

@@ -9,12 +9,14 @@ import (
 	"runtime/pprof"
 	"strings"
 	"time"
+
+	"github.com/alicom-drain/alicom-drain/events"
 )
 
 // profileClient runs ours once at C receivers and rtt under the CPU profiler and returns the
 // top of the client's share of the profile: every goroutine of the client carries the label
 // side=client, the emulator's side=emulator (see newFixture), so -tagfocus keeps the client.
-func profileClient(ctx context.Context, s settings, samples map[string][]sample, rtt time.Duration, receivers int) (clientProfile, error) {
+func profileClient(ctx context.Context, s settings, samples map[string][]events.Message, rtt time.Duration, receivers int) (clientProfile, error) {
 	p := clientProfile{RTT: rtt, Receivers: receivers}
 	dir, err := os.MkdirTemp("", "alicom-bench-prof-")
 	if err != nil {

@@ -10,7 +10,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -46,10 +45,9 @@ const warmInvocationTimeout = 120 * time.Second
 
 // emulatorSpec is what the child emulator is told, as JSON in emulatorChildEnv.
 type emulatorSpec struct {
-	RTT     time.Duration `json:"rtt"`
-	Types   []string      `json:"types"`
-	Samples string        `json:"samples"` // the directory of sample bodies (events/messages)
-	Canned  bool          `json:"canned"`  // serve the network floor's canned answers instead (see serveCanned)
+	RTT    time.Duration `json:"rtt"`
+	Types  []string      `json:"types"`
+	Canned bool          `json:"canned"` // serve the network floor's canned answers instead (see serveCanned)
 }
 
 // runEmulatorChild serves as the warm measurement's emulator and exits when emulatorChildEnv
@@ -80,7 +78,7 @@ func serveEmulator(rawSpec string, in io.Reader, out io.Writer) error {
 	if spec.Canned {
 		return serveCanned(spec.RTT, in, out)
 	}
-	samples, err := loadSamples(spec.Samples, spec.Types)
+	samples, err := loadSamples(spec.Types)
 	if err != nil {
 		return err
 	}
@@ -230,7 +228,7 @@ func warmRTTs(s settings) []time.Duration {
 // s.WarmInvocations invocations in a row, each on a fresh backlog of s.WarmBacklog messages, the
 // CPU time of the bench process taken around each invocation only.
 func measureWarm(ctx context.Context, s settings, handler string, rtt time.Duration) (warmRow, error) {
-	em, err := startEmulatorProcess(ctx, emulatorSpec{RTT: rtt, Types: s.Types, Samples: filepath.Join(s.Root, "events", "messages")})
+	em, err := startEmulatorProcess(ctx, emulatorSpec{RTT: rtt, Types: s.Types})
 	if err != nil {
 		return warmRow{}, err
 	}

@@ -229,24 +229,35 @@ func ignoreCtx(ctx context.Context, b binaries) (outcome, error) {
 	return o, nil
 }
 
-func deleteStall(ctx context.Context, b binaries) (outcome, error) {
-	const deadline = 20 * time.Second
-	w, err := worldWithReports(b, visibility, "del", 32)
+// stalledDeletes runs the drain once as first describes (its bin and env are filled in) while
+// no delete is ever answered, then clears the stall and drains the queue: it returns that first
+// run and the ledger of all of them.
+func stalledDeletes(ctx context.Context, b binaries, tag string, first spec) (run, ledger, error) {
+	w, err := worldWithReports(b, visibility, tag, 32)
 	if err != nil {
-		return outcome{}, err
+		return run{}, ledger{}, err
 	}
 	defer w.close()
 	w.proxy.Add(faultproxy.Fault{Op: faultproxy.OpDelete, Kind: faultproxy.Delay, Delay: 5 * time.Minute})
-	r, err := invoke(ctx, spec{bin: b.drain, env: w.baseEnv(), timeout: deadline, bound: 90 * time.Second})
+	first.bin, first.env = b.drain, w.baseEnv()
+	r, err := invoke(ctx, first)
 	if err != nil {
-		return outcome{}, err
+		return run{}, ledger{}, err
 	}
 	w.proxy.Clear()
 	more, err := w.drainUntilEmpty(ctx, spec{bin: b.drain, env: w.baseEnv()}, 4, visibility+3*time.Second)
 	if err != nil {
+		return run{}, ledger{}, err
+	}
+	return r, w.account(append([]run{r}, more...)), nil
+}
+
+func deleteStall(ctx context.Context, b binaries) (outcome, error) {
+	const deadline = 20 * time.Second
+	r, l, err := stalledDeletes(ctx, b, "del", spec{timeout: deadline, bound: 90 * time.Second})
+	if err != nil {
 		return outcome{}, err
 	}
-	l := w.account(append([]run{r}, more...))
 	o := outcome{Ledger: l, Failed: judge(l, true), Extra: fmt.Sprintf("wall %.1f s", r.Wall.Seconds())}
 	if r.Wall > deadline+3*time.Second {
 		o.Failed = append(o.Failed, fmt.Sprintf("returned after %.1f s against a %v deadline", r.Wall.Seconds(), deadline))
@@ -406,22 +417,10 @@ func requestIDs(ctx context.Context, b binaries) (outcome, error) {
 // every message it could not delete.
 func sigtermDuringStall(ctx context.Context, b binaries) (outcome, error) {
 	const limit = 10 * time.Second
-	w, err := worldWithReports(b, visibility, "term", 32)
+	r, l, err := stalledDeletes(ctx, b, "term", spec{timeout: 60 * time.Second, termAfter: 3 * time.Second, bound: 90 * time.Second})
 	if err != nil {
 		return outcome{}, err
 	}
-	defer w.close()
-	w.proxy.Add(faultproxy.Fault{Op: faultproxy.OpDelete, Kind: faultproxy.Delay, Delay: 5 * time.Minute})
-	r, err := invoke(ctx, spec{bin: b.drain, env: w.baseEnv(), timeout: 60 * time.Second, termAfter: 3 * time.Second, bound: 90 * time.Second})
-	if err != nil {
-		return outcome{}, err
-	}
-	w.proxy.Clear()
-	more, err := w.drainUntilEmpty(ctx, spec{bin: b.drain, env: w.baseEnv()}, 4, visibility+3*time.Second)
-	if err != nil {
-		return outcome{}, err
-	}
-	l := w.account(append([]run{r}, more...))
 	o := outcome{Ledger: l, Failed: judge(l, true), Extra: fmt.Sprintf("exit %.1f s after SIGTERM", r.TermToExit.Seconds())}
 	if r.TermToExit > limit {
 		o.Failed = append(o.Failed, fmt.Sprintf("returned %.1f s after SIGTERM (bound %v)", r.TermToExit.Seconds(), limit))

@@ -104,7 +104,7 @@ func (wi *warmInstance) invoke(ctx context.Context, id string) (run, error) {
 // InvalidAccessKeyId to that token, as it does after the issuer forgot it, and a second
 // invocation must fetch a new one and drain.
 func rejectedToken(ctx context.Context, b binaries) (outcome, error) {
-	w, err := newWorld(b, visibility, 1)
+	w, err := worldWithReports(b, visibility, "warm1", 20)
 	if err != nil {
 		return outcome{}, err
 	}
@@ -114,9 +114,6 @@ func rejectedToken(ctx context.Context, b binaries) (outcome, error) {
 		return outcome{}, err
 	}
 	defer wi.close()
-	if err := w.sendReports("warm1", 20); err != nil {
-		return outcome{}, err
-	}
 	first, err := wi.invoke(ctx, "chaos-warm-1")
 	if err != nil {
 		return outcome{}, err
@@ -145,7 +142,7 @@ func rejectedToken(ctx context.Context, b binaries) (outcome, error) {
 // messages come back to the second; each one must be either handled again or reported as a
 // duplicate: the report's duplicates count exactly the redeliveries it did not re-handle.
 func warmDuplicates(ctx context.Context, b binaries) (outcome, error) {
-	w, err := newWorld(b, visibility, 1)
+	w, err := worldWithReports(b, visibility, "dup", 48)
 	if err != nil {
 		return outcome{}, err
 	}
@@ -155,9 +152,6 @@ func warmDuplicates(ctx context.Context, b binaries) (outcome, error) {
 		return outcome{}, err
 	}
 	defer wi.close()
-	if err := w.sendReports("dup", 48); err != nil {
-		return outcome{}, err
-	}
 	w.proxy.Add(faultproxy.Fault{Op: faultproxy.OpDelete, Kind: faultproxy.Status5xx})
 	first, err := wi.invoke(ctx, "chaos-dup-1")
 	if err != nil {

@@ -18,6 +18,7 @@ import (
 
 	ali_mns "github.com/aliyun/aliyun-mns-go-sdk"
 
+	"github.com/alicom-drain/alicom-drain/events"
 	"github.com/alicom-drain/alicom-drain/internal/demokit"
 	"github.com/alicom-drain/alicom-drain/internal/queue/mnsqueue"
 	"github.com/alicom-drain/alicom-drain/shared/mnslocal"
@@ -60,7 +61,7 @@ func run(out io.Writer, function, samplesDir, event string) error {
 	for _, t := range types {
 		list := bodies[t]
 		if t == "SmsReport" {
-			list = append(list, demokit.Sample{Name: "(broken: not base64)", Body: "this body is not base64 %%"})
+			list = append(list, events.Message{Name: "(broken: not base64)", Body: "this body is not base64 %%"})
 		}
 		q := ali_mns.NewMNSQueue(srv.AlicomQueueName(t), client)
 		names := make([]string, 0, len(list))

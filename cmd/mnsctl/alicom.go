@@ -23,6 +23,9 @@ import (
 	"github.com/alicom-drain/alicom-drain/shared/mnslocal"
 )
 
+// maxAlicomPushInput bounds the JSON array alicom-push reads: far more than a batch of Alicom's.
+const maxAlicomPushInput = 16 << 20
+
 func init() {
 	commands["alicom-push"] = command{"post a JSON array of messages to a callback URL the way Alicom's HTTP batch push does, with its retries", func(fs *flag.FlagSet) func(context.Context, *cli, []string) error {
 		schedule := fs.String("schedule", "1m,5m,10m", "pauses before each retry (Alicom's documented schedule; shorten it to try things out)")
@@ -44,9 +47,12 @@ func init() {
 				defer f.Close()
 				in = f
 			}
-			body, err := io.ReadAll(io.LimitReader(in, 16<<20))
+			body, err := io.ReadAll(io.LimitReader(in, maxAlicomPushInput+1))
 			if err != nil {
 				return err
+			}
+			if len(body) > maxAlicomPushInput {
+				return fmt.Errorf("the input is larger than %d bytes", maxAlicomPushInput)
 			}
 			var items []json.RawMessage
 			if err := json.Unmarshal(body, &items); err != nil {

@@ -8,24 +8,26 @@ import (
 	"strings"
 	"time"
 
+	"github.com/alicom-drain/alicom-drain/internal/config"
 	"github.com/alicom-drain/alicom-drain/internal/queue/mnsqueue"
+	"github.com/alicom-drain/alicom-drain/shared/mnslocal"
 	ali_mns "github.com/aliyun/aliyun-mns-go-sdk"
 )
 
 // Emulator defaults: the endpoint and key pair of a `go run ./cmd/mnslocal` started with no
 // flags. The keys are used only for loopback endpoints and only when no keys are set.
 const (
-	defaultEndpoint     = "http://127.0.0.1:9911"
-	emulatorAccessKeyID = "mnslocal"
-	emulatorSecret      = "mnslocal-secret"
+	defaultEndpoint     = "http://" + mnslocal.DefaultAddr
+	emulatorAccessKeyID = mnslocal.DefaultAccessKeyID
+	emulatorSecret      = mnslocal.DefaultAccessKeySecret
 )
 
-// Environment variables the tool reads.
+// Environment variables the tool reads: the drain's own names.
 const (
 	envEndpoint      = "ALICOM_MNS_ENDPOINT"
-	envAccessKeyID   = "ALIBABA_CLOUD_ACCESS_KEY_ID"
-	envAccessSecret  = "ALIBABA_CLOUD_ACCESS_KEY_SECRET"
-	envSecurityToken = "ALIBABA_CLOUD_SECURITY_TOKEN"
+	envAccessKeyID   = config.EnvAccessKeyID
+	envAccessSecret  = config.EnvAccessKeySecret
+	envSecurityToken = config.EnvSecurityToken
 )
 
 // credentials is the key pair the client signs with. String never shows the secret or token.

@@ -308,3 +308,26 @@ func TestAlicomPushPostsAFileAndReportsEveryAttempt(t *testing.T) {
 		t.Errorf("an object: exit %d, stderr %s", code, errs)
 	}
 }
+
+func TestAlicomPushSaysWhyItDidNotDeliver(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(503) }))
+	defer srv.Close()
+	url := srv.URL + "/alicom/SmsReport?token=x"
+	for _, c := range []struct {
+		name, stdin string
+		args        []string
+		code        int
+		want        string
+	}{
+		{"every attempt refused", `[{}]`, []string{"-schedule", "1ms,1ms", url}, 1, "not acknowledged after 3 attempts"},
+		{"a schedule that is not durations", `[{}]`, []string{"-schedule", "1m,soon", url}, 2, `"soon" is not a duration`},
+		{"an input over the bound", "[" + strings.Repeat(" ", maxAlicomPushInput) + "]", []string{url}, 1, "larger than"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			code, _, errs := mnsctl(t, nil, c.stdin, append([]string{"alicom-push"}, c.args...)...)
+			if code != c.code || !strings.Contains(errs, c.want) {
+				t.Errorf("exit %d, stderr %q: want %d and %q", code, errs, c.code, c.want)
+			}
+		})
+	}
+}

@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,44 +21,20 @@ import (
 // Function Compute and Lambda runtime APIs (a stand-in speaking each protocol to the platforms'
 // real SDKs) and locally, against the emulator.
 
-var (
-	buildOnce sync.Once
-	binary    string
-	buildErr  error
-)
+var fn = &platformtest.Binary{Name: "alicom-drain"}
 
 func functionBinary(t *testing.T) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "alicom-drain-bin")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binary = filepath.Join(dir, "alicom-drain")
-		out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput()
-		if err != nil {
-			buildErr = &buildError{err, string(out)}
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
+	bin, err := fn.Build()
+	if err != nil {
+		t.Fatal(err)
 	}
-	return binary
+	return bin
 }
-
-type buildError struct {
-	err error
-	out string
-}
-
-func (e *buildError) Error() string { return e.err.Error() + "\n" + e.out }
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if binary != "" {
-		os.RemoveAll(filepath.Dir(binary))
-	}
+	fn.Remove()
 	os.Exit(code)
 }
 
@@ -131,23 +106,13 @@ func runUnderRaw(t *testing.T, platform platformtest.Platform, env []string, raw
 	t.Helper()
 	rt := platformtest.New(platform)
 	defer rt.Close()
-	cmd := exec.Command(functionBinary(t))
-	cmd.Env = append(env, rt.EnvVar())
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	res, err := rt.Invoke(ctx, raw, inv)
-	// The runtime loop never exits by itself; stop it before reading what it wrote.
-	_ = cmd.Process.Kill()
-	_ = cmd.Wait()
+	res, stderr, err := rt.Run(ctx, functionBinary(t), env, raw, inv)
 	if err != nil {
-		t.Fatalf("%v; function stderr:\n%s", err, stderr.String())
+		t.Fatalf("%v; function stderr:\n%s", err, stderr)
 	}
-	return res, stderr.String()
+	return res, stderr
 }
 
 func TestUnderFunctionComputeTheRoleCredentialsAndAccountOfTheInvocationAreUsed(t *testing.T) {

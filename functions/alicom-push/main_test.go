@@ -12,7 +12,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -25,43 +24,20 @@ import (
 // Function Compute and Lambda runtime APIs (a stand-in speaking each protocol to the platforms'
 // real SDKs, fed the sample HTTP events of events/push) and locally on -listen.
 
-var (
-	buildOnce sync.Once
-	binary    string
-	buildErr  error
-)
+var fn = &platformtest.Binary{Name: "alicom-push"}
 
 func functionBinary(t *testing.T) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "alicom-push-bin")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binary = filepath.Join(dir, "alicom-push")
-		if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
-			buildErr = &buildError{err, string(out)}
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
+	bin, err := fn.Build()
+	if err != nil {
+		t.Fatal(err)
 	}
-	return binary
+	return bin
 }
-
-type buildError struct {
-	err error
-	out string
-}
-
-func (e *buildError) Error() string { return e.err.Error() + "\n" + e.out }
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if binary != "" {
-		os.RemoveAll(filepath.Dir(binary))
-	}
+	fn.Remove()
 	os.Exit(code)
 }
 
@@ -131,22 +107,13 @@ func runUnder(t *testing.T, p platformtest.Platform, env []string, event []byte)
 	t.Helper()
 	rt := platformtest.New(p)
 	defer rt.Close()
-	cmd := exec.Command(functionBinary(t))
-	cmd.Env = append(env, rt.EnvVar())
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	res, err := rt.Invoke(ctx, event, platformtest.Invocation{RequestID: "push-req-1"})
-	_ = cmd.Process.Kill()
-	_ = cmd.Wait()
+	res, stderr, err := rt.Run(ctx, functionBinary(t), env, event, platformtest.Invocation{RequestID: "push-req-1"})
 	if err != nil {
-		t.Fatalf("%v; function stderr:\n%s", err, stderr.String())
+		t.Fatalf("%v; function stderr:\n%s", err, stderr)
 	}
-	return res, stderr.String()
+	return res, stderr
 }
 
 type httpAnswer struct {

@@ -183,12 +183,6 @@ func VarErrors(err error) []*VarError {
 	return out
 }
 
-// EffectiveDeadlineMargin is the DRAIN_DEADLINE_MARGIN to give the drain: 0 (`auto`) lets the
-// drain derive it from the handler and delete bounds and cut it to a near deadline.
-func (c Config) EffectiveDeadlineMargin() time.Duration {
-	return c.DeadlineMargin
-}
-
 var (
 	typeName = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]{0,63}$`)
 	// MNS queue names: letters, digits and '-', starting with a letter, at most 256 characters.
@@ -229,7 +223,7 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	for t := range c.QueueNames {
 		if !contains(c.MessageTypes, t) {
-			l.fail("ALICOM_QUEUE_NAMES", "names a queue for %s, which ALICOM_MESSAGE_TYPES does not list", t)
+			l.fail("ALICOM_QUEUE_NAMES", "names a queue for %s, which ALICOM_MESSAGE_TYPES does not list: expected only types it lists (or add %s to it)", t, t)
 		}
 	}
 	return c, errors.Join(l.errs...)
@@ -275,7 +269,7 @@ func (l *loader) knownType(name, t string) bool {
 	known := alicom.KnownTypes()
 	for _, k := range known {
 		if strings.EqualFold(k, t) {
-			l.fail(name, "%q is not a message type: did you mean %s? (type names are case-sensitive)", t, k)
+			l.fail(name, "%q is not a message type: did you mean %s? (expected the exact spelling: type names are case-sensitive)", t, k)
 			return false
 		}
 	}
@@ -328,7 +322,7 @@ func (l *loader) types(name, def string) []string {
 		case !typeName.MatchString(t):
 			l.fail(name, "%q is not a message type name: expected a comma-separated list like SmsReport,SmsUp", t)
 		case contains(out, t):
-			l.fail(name, "%s is listed twice", t)
+			l.fail(name, "%s is listed twice: expected each type once", t)
 		case l.knownType(name, t):
 			out = append(out, t)
 		}

@@ -30,7 +30,7 @@ func TestLoadWithNothingSetGivesTheDocumentedDefaults(t *testing.T) {
 		c.HandlerTimeout != 10*time.Second || c.RefreshBefore != 2*time.Minute {
 		t.Errorf("limits = %+v", c)
 	}
-	if got := c.EffectiveDeadlineMargin(); got != 0 {
+	if got := c.DeadlineMargin; got != 0 {
 		t.Errorf("deadline margin = %s, want 0: automatic", got)
 	}
 	if got, want := c.DrainOptions(), drain.DefaultOptions(); !reflect.DeepEqual(got, want) {
@@ -77,7 +77,7 @@ func TestLoadReadsEveryVariable(t *testing.T) {
 		t.Errorf("DrainOptions() = %+v (%v)", o, o.Validate())
 	}
 	if c.Receivers != 8 || c.BatchSize != 10 || c.Wait != 0 || c.MaxMessages != 500 || c.MaxDuration != 50*time.Second ||
-		c.EffectiveDeadlineMargin() != 5*time.Second || c.MaxAttempts != 3 || c.HandlerTimeout != 2*time.Second ||
+		c.DeadlineMargin != 5*time.Second || c.MaxAttempts != 3 || c.HandlerTimeout != 2*time.Second ||
 		c.RefreshBefore != 30*time.Second || c.LogLevel.String() != "DEBUG" || c.Region != "ap-southeast-1" {
 		t.Errorf("config = %+v", c)
 	}
@@ -121,6 +121,11 @@ func TestLoadNamesTheVariableAndWhatItExpects(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("err = %v\nwant it to contain %q", err, tt.want)
 			}
+			for _, ve := range VarErrors(err) {
+				if !strings.Contains(ve.Problem, ": expected ") && !strings.Contains(ve.Problem, "(expected ") {
+					t.Errorf("%s: %q does not say what is expected", ve.Name, ve.Problem)
+				}
+			}
 		})
 	}
 }
@@ -162,6 +167,26 @@ func TestTheREADMEDocumentsEveryVariableWithItsDefault(t *testing.T) {
 			t.Errorf("README's configuration table has no row for %s", v.Name)
 		} else if got != v.Default {
 			t.Errorf("README gives %s the default %q, the code %q", v.Name, got, v.Default)
+		}
+	}
+}
+
+// The README's defaults are Vars' (above); this holds Vars' to the ones Load applies, which are
+// written separately (a string for the table, a value for the code).
+func TestEveryDocumentedDefaultIsTheOneLoadApplies(t *testing.T) {
+	unset, err := Load(env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range Vars {
+		if v.Default == "" || strings.HasPrefix(v.Default, "FC:") { // nothing, or the platform's
+			continue
+		}
+		set, err := Load(env(map[string]string{v.Name: v.Default}))
+		if err != nil {
+			t.Errorf("%s=%s, its documented default, is refused: %v", v.Name, v.Default, err)
+		} else if !reflect.DeepEqual(set, unset) {
+			t.Errorf("%s=%s, its documented default, gives another configuration than leaving it unset:\n%+v\nwant\n%+v", v.Name, v.Default, set, unset)
 		}
 	}
 }

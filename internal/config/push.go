@@ -42,9 +42,6 @@ var pushVars = []Var{
 	{"PUSH_MAX_CONCURRENT", "16", "Push requests served at once (1..256); more are answered 503 at once, and the pusher retries."},
 }
 
-// PushVars returns the variables of the push function, in the order the README shows them.
-func PushVars() []Var { return append([]Var(nil), pushVars...) }
-
 // PushConfig is the validated configuration of the push function: Alicom's HTTP batch push
 // and MNS topic push.
 type PushConfig struct {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/alicom-drain/alicom-drain/internal/redact"
+	"github.com/alicom-drain/alicom-drain/shared/dispatch"
 )
 
 // Sink names: where a handled message or a dead letter goes.
@@ -26,10 +27,6 @@ const (
 const (
 	DefaultWebhookBatchSize = 1
 	DefaultWebhookTimeout   = 5 * time.Second
-	// DefaultOutageHorizon is how old a message must be before a failure of its destination
-	// (receiver down) dead-letters it. MNS keeps an Alicom message 4 days by default; 48 hours
-	// leave two days of margin while riding out any realistic outage.
-	DefaultOutageHorizon = 48 * time.Hour
 	// MaxWebhookBatchSize is the most events one webhook request carries, and the most messages
 	// one MNS BatchSendMessage carries.
 	MaxWebhookBatchSize = 16
@@ -50,9 +47,6 @@ var sinkVars = []Var{
 	{"FORWARD_MNS_TOPIC", "", "Or a target topic of the `mns` sink (instead of a queue); the message tag is the type, cut to MNS's 16-character limit on tags (`DypnsSmsVerifyRe`)."},
 	{"DEADLETTER_MNS_QUEUE", "", "The queue for `ALICOM_DEADLETTER=mns`, on `FORWARD_MNS_ENDPOINT`: each dead letter as a JSON dead-letter event."},
 }
-
-// SinkVars returns the variables loadSink reads, in a new slice.
-func SinkVars() []Var { return append([]Var(nil), sinkVars...) }
 
 // Secret is a configuration value that must never be printed: every textual form, fmt verbs,
 // slog and JSON alike, shows "(redacted)". Reveal returns the value.
@@ -116,7 +110,12 @@ func (c SinkConfig) SinkFor(messageType string) string {
 
 // Uses reports whether any message type, or the dead-letter path, goes to sink.
 func (c SinkConfig) Uses(sink string) bool {
-	if c.SinkFor("") == sink || c.DeadLetter == sink {
+	return c.DeadLetter == sink || c.handles(sink)
+}
+
+// handles reports whether any message type goes to sink.
+func (c SinkConfig) handles(sink string) bool {
+	if c.SinkFor("") == sink {
 		return true
 	}
 	for _, s := range c.ByType {
@@ -125,11 +124,6 @@ func (c SinkConfig) Uses(sink string) bool {
 		}
 	}
 	return false
-}
-
-// ForwardQueueFor returns the forward target queue of messageType ({type} replaced).
-func (c SinkConfig) ForwardQueueFor(messageType string) string {
-	return strings.ReplaceAll(c.ForwardQueue, "{type}", messageType)
 }
 
 // LoadSink reads and validates only the sink variables, through getenv; Load does the same as
@@ -149,7 +143,7 @@ func (l *loader) loadSink() SinkConfig {
 		ByType:           map[string]string{},
 		Default:          SinkLog,
 		DeadLetter:       l.sinkName("ALICOM_DEADLETTER", l.get("ALICOM_DEADLETTER")),
-		OutageHorizon:    l.duration("ALICOM_OUTAGE_HORIZON", DefaultOutageHorizon, time.Minute, 7*24*time.Hour),
+		OutageHorizon:    l.duration("ALICOM_OUTAGE_HORIZON", dispatch.DefaultOutageHorizon, time.Minute, 7*24*time.Hour),
 		WebhookURL:       l.webhookURL("WEBHOOK_URL"),
 		WebhookSecret:    l.webhookSecret("WEBHOOK_SECRET"),
 		WebhookBatchSize: l.intIn("WEBHOOK_BATCH_SIZE", DefaultWebhookBatchSize, 1, MaxWebhookBatchSize),
@@ -172,11 +166,8 @@ func (l *loader) loadSink() SinkConfig {
 			l.fail("WEBHOOK_SECRET", "not set, but ALICOM_SINK or ALICOM_DEADLETTER uses webhook: expected a Standard Webhooks secret whsec_<base64 key>")
 		}
 	}
-	forwards := c.SinkFor("") == SinkMNS
-	for _, s := range c.ByType {
-		forwards = forwards || s == SinkMNS
-	}
-	if (forwards || c.DeadLetter == SinkMNS) && c.ForwardEndpoint == "" {
+	forwards := c.handles(SinkMNS)
+	if c.Uses(SinkMNS) && c.ForwardEndpoint == "" {
 		l.fail("FORWARD_MNS_ENDPOINT", "not set, but ALICOM_SINK or ALICOM_DEADLETTER uses mns: expected your MNS endpoint URL, e.g. https://<account id>.mns.cn-hangzhou.aliyuncs.com")
 	}
 	if forwards {

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/alicom-drain/alicom-drain/shared/dispatch"
 )
 
 // testSecret is a valid Standard Webhooks secret (a 32-byte key).
@@ -18,7 +20,7 @@ func TestLoadSinkWithNothingSetLogsEverything(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.SinkFor("SmsReport") != SinkLog || c.DeadLetter != SinkLog || c.OutageHorizon != DefaultOutageHorizon ||
+	if c.SinkFor("SmsReport") != SinkLog || c.DeadLetter != SinkLog || c.OutageHorizon != dispatch.DefaultOutageHorizon ||
 		c.WebhookBatchSize != 1 || c.WebhookTimeout != 5*time.Second {
 		t.Errorf("defaults = %+v", c)
 	}
@@ -50,7 +52,7 @@ func TestLoadSinkReadsEveryVariable(t *testing.T) {
 	}
 	if c.DeadLetter != SinkMNS || c.OutageHorizon != 24*time.Hour || c.WebhookBatchSize != 16 || c.WebhookTimeout != 2*time.Second ||
 		c.WebhookURL != "https://receiver.example.com/alicom?x=1" || c.WebhookSecret.Reveal() != testSecret ||
-		c.ForwardEndpoint != "https://123.mns.cn-hangzhou.aliyuncs.com" || c.ForwardQueueFor("SmsUp") != "receipts-SmsUp" ||
+		c.ForwardEndpoint != "https://123.mns.cn-hangzhou.aliyuncs.com" || c.ForwardQueue != "receipts-{type}" ||
 		c.DeadLetterQueue != "dead-letters" {
 		t.Errorf("config = %+v", c)
 	}

@@ -13,12 +13,9 @@ import (
 	"github.com/alicom-drain/alicom-drain/shared/mnslocal"
 )
 
-// Sample is one sample body as Alicom queues it, with the name it is shown by.
-type Sample struct{ Name, Body string }
-
 // Samples returns the sample bodies by message type, and the types in order: package events'
 // own, or those in dir when it is set.
-func Samples(dir string) (map[string][]Sample, []string, error) {
+func Samples(dir string) (map[string][]events.Message, []string, error) {
 	ms := events.Messages()
 	if dir != "" {
 		var err error
@@ -26,10 +23,7 @@ func Samples(dir string) (map[string][]Sample, []string, error) {
 			return nil, nil, err
 		}
 	}
-	bodies := map[string][]Sample{}
-	for _, m := range ms {
-		bodies[m.Type] = append(bodies[m.Type], Sample{Name: m.Name, Body: m.Body})
-	}
+	bodies := events.ByType(ms)
 	types := make([]string, 0, len(bodies))
 	for t := range bodies {
 		types = append(types, t)

@@ -164,9 +164,9 @@ func (p *Proxy) copyMap(m map[string]int) map[string]int {
 	return out
 }
 
-// maxRequestBody bounds what the proxy buffers of a request: MNS requests are at most a
-// 64 KiB message plus XML.
-const maxRequestBody = 1 << 20
+// maxRequestBody bounds what the proxy buffers of a request: the emulator's own bound, so the
+// proxy refuses nothing the emulator would take. A larger request is refused, not passed on cut.
+const maxRequestBody = 4 << 20
 
 // Classify names the operation of r.
 func Classify(r *http.Request) Op {
@@ -193,8 +193,13 @@ func Classify(r *http.Request) Op {
 }
 
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxRequestBody))
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxRequestBody+1))
 	if err != nil {
+		return
+	}
+	if len(body) > maxRequestBody {
+		writeMNSError(w, Classify(r), http.StatusRequestEntityTooLarge, "RequestTooLarge",
+			fmt.Sprintf("faultproxy buffers at most %d bytes of a request", maxRequestBody))
 		return
 	}
 	restore := func() { r.Body = io.NopCloser(bytes.NewReader(body)) }

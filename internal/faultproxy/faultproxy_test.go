@@ -203,3 +203,21 @@ func TestRequestsAreClassifiedByWhatTheyAskFor(t *testing.T) {
 		}
 	}
 }
+
+func TestARequestLargerThanTheProxyBuffersIsRefusedNotPassedOnCut(t *testing.T) {
+	up := &fakeMNS{}
+	_, url := start(t, up)
+	body := strings.NewReader(strings.Repeat("x", maxRequestBody+1))
+	resp, err := http.Post(url+"/queues/q/messages", "text/xml", body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	answer, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(string(answer), fmt.Sprint(maxRequestBody)) {
+		t.Errorf("answer %d %s: want 413 naming the bound", resp.StatusCode, answer)
+	}
+	if up.calls.Load() != 0 {
+		t.Errorf("the server was called %d times with a cut body", up.calls.Load())
+	}
+}

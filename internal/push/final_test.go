@@ -4,17 +4,13 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
-	"log/slog"
-	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/alicom-drain/alicom-drain/internal/alicompush"
-	"github.com/alicom-drain/alicom-drain/internal/logbuf"
 	"github.com/alicom-drain/alicom-drain/internal/push"
-	"github.com/alicom-drain/alicom-drain/internal/sink"
 	"github.com/alicom-drain/alicom-drain/shared/dispatch"
 	"github.com/alicom-drain/alicom-drain/shared/mnslocal"
 )
@@ -23,36 +19,14 @@ import (
 // item that is neither handled nor recorded on the dead-letter path by the answer is lost.
 
 // finalBudget is the handlers' budget in these tests: short, so that a hanging handler costs
-// little, and far from the record window and the pusher's
-// patience.
+// little, and far from the record window and the pusher's patience.
 const finalBudget = 100 * time.Millisecond
 
-// newFinalFixture serves the push handler over HTTP like newFixture, with deadLetter as the
-// Router's dead-letter function (nil: the log sink's) and every delivery treated as Alicom's
-// last unless finalDelivery says otherwise.
+// newFinalFixture is newFixture with deadLetter as the Router's dead-letter function (nil: the
+// log sink's), the budget finalBudget, and every delivery treated as Alicom's last.
 func newFinalFixture(t *testing.T, deadLetter dispatch.DeadLetterFunc, mutate func(c *push.Config)) *fixture {
 	t.Helper()
-	f := &fixture{logs: &logbuf.Buffer{}}
-	logger := slog.New(slog.NewJSONHandler(f.logs, nil))
-	if deadLetter == nil {
-		deadLetter = sink.DeadLetterLog(logger)
-	}
-	var err error
-	f.router, err = dispatch.NewRouter(dispatch.Options{Fallback: sink.Log(logger), DeadLetter: deadLetter})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := push.Config{Alicom: alicompush.Config{Token: token, Budget: finalBudget, FinalDelivery: 1}}
-	if mutate != nil {
-		mutate(&c)
-	}
-	h, err := push.New(c, f.router, logger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.srv = httptest.NewServer(h)
-	t.Cleanup(f.srv.Close)
-	return f
+	return serveFixture(t, deadLetter, push.Config{Alicom: alicompush.Config{Token: token, Budget: finalBudget, FinalDelivery: 1}}, mutate)
 }
 
 // lastPush plays Alicom's last push of a batch: one POST, no retry after it.

@@ -45,14 +45,23 @@ type fixture struct {
 // sink, as in the function.
 func newFixture(t testing.TB, mutate func(c *push.Config)) *fixture {
 	t.Helper()
+	return serveFixture(t, nil, push.Config{Alicom: alicompush.Config{Token: token}}, mutate)
+}
+
+// serveFixture is newFixture with deadLetter as the Router's dead-letter function (nil: the
+// log sink's) and c, changed by mutate, as the push handler's configuration.
+func serveFixture(t testing.TB, deadLetter dispatch.DeadLetterFunc, c push.Config, mutate func(c *push.Config)) *fixture {
+	t.Helper()
 	f := &fixture{logs: &logbuf.Buffer{}}
 	logger := slog.New(slog.NewJSONHandler(f.logs, nil))
+	if deadLetter == nil {
+		deadLetter = sink.DeadLetterLog(logger)
+	}
 	var err error
-	f.router, err = dispatch.NewRouter(dispatch.Options{Fallback: sink.Log(logger), DeadLetter: sink.DeadLetterLog(logger)})
+	f.router, err = dispatch.NewRouter(dispatch.Options{Fallback: sink.Log(logger), DeadLetter: deadLetter})
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := push.Config{Alicom: alicompush.Config{Token: token}}
 	if mutate != nil {
 		mutate(&c)
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/alicom-drain/alicom-drain/internal/queue/mnsqueue"
+	"github.com/alicom-drain/alicom-drain/internal/redact"
 	"github.com/alicom-drain/alicom-drain/internal/token"
 	"github.com/alicom-drain/alicom-drain/shared/dispatch"
 )
@@ -180,7 +181,8 @@ func (f *Forward) sendBatch(queue string, calls []*call[string], earliest time.T
 			c.done <- err
 		}
 	}
-	if err := f.prepare(calls[0].ctx); err != nil {
+	keys, err := f.prepare(calls[0].ctx)
+	if err != nil {
 		fail(fmt.Errorf("sink: forwarding to MNS queue %s: %w", queue, err))
 		return
 	}
@@ -202,32 +204,33 @@ func (f *Forward) sendBatch(queue string, calls []*call[string], earliest time.T
 			case e.ErrorCode == "":
 				c.done <- nil
 			case perMessageCode(e.ErrorCode):
-				c.done <- fmt.Errorf("sink: MNS queue %s refused message: %s: %s", queue, e.ErrorCode, shorten(e.ErrorMessage))
+				c.done <- fmt.Errorf("sink: MNS queue %s refused message: %s: %s", queue, e.ErrorCode, serverText(e.ErrorMessage, keys))
 			default:
-				c.done <- dispatch.Unavailable(fmt.Errorf("sink: MNS queue %s: %s: %s", queue, e.ErrorCode, shorten(e.ErrorMessage)))
+				c.done <- dispatch.Unavailable(fmt.Errorf("sink: MNS queue %s: %s: %s", queue, e.ErrorCode, serverText(e.ErrorMessage, keys)))
 			}
 		}
 		return
 	}
 	// A failure of the whole request says nothing about any one message.
-	fail(dispatch.Unavailable(fmt.Errorf("sink: forwarding to MNS queue %s: %s", queue, sdkErrorText(err))))
+	fail(dispatch.Unavailable(fmt.Errorf("sink: forwarding to MNS queue %s: %s", queue, sdkErrorText(err, keys))))
 }
 
 func (f *Forward) publish(ctx context.Context, topic, tag, body string) error {
-	if err := f.prepare(ctx); err != nil {
+	keys, err := f.prepare(ctx)
+	if err != nil {
 		return fmt.Errorf("sink: publishing to MNS topic %s: %w", topic, err)
 	}
 	dl, _ := ctx.Deadline()
 	rctx, cancel := f.requestContext(dl)
 	defer cancel()
 	t := ali_mns.NewMNSTopic(topic, f.client)
-	_, err := runSDK(rctx, func() (ali_mns.MessageSendResponse, error) {
+	_, err = runSDK(rctx, func() (ali_mns.MessageSendResponse, error) {
 		return t.PublishMessage(ali_mns.MessagePublishRequest{MessageBody: body, MessageTag: tag})
 	})
 	if err == nil {
 		return nil
 	}
-	err = fmt.Errorf("sink: publishing to MNS topic %s: %s", topic, sdkErrorText(err))
+	err = fmt.Errorf("sink: publishing to MNS topic %s: %s", topic, sdkErrorText(err, keys))
 	if perMessageCode(sdkErrorCode(err)) {
 		return err
 	}
@@ -244,15 +247,16 @@ func (f *Forward) requestContext(earliest time.Time) (context.Context, context.C
 }
 
 // prepare fetches the function's credentials with the caller's ctx and stashes them for the
-// SDK, which asks its Credential on every request and has no context. Concurrent sends may
-// sign with each other's stash: both are the function's own, valid keys.
-func (f *Forward) prepare(ctx context.Context) error {
+// SDK, which asks its Credential on every request and has no context; it returns them so that
+// the request's errors can be cleaned of them. Concurrent sends may sign with each other's
+// stash: both are the function's own, valid keys.
+func (f *Forward) prepare(ctx context.Context) (token.Credentials, error) {
 	c, err := f.creds(ctx)
 	if err != nil {
-		return err
+		return token.Credentials{}, err
 	}
 	f.cred.cur.Store(&c)
-	return nil
+	return c, nil
 }
 
 // runSDK runs a blocking SDK call and waits for it or for ctx. The SDK cannot be cancelled;
@@ -308,13 +312,21 @@ func sdkErrorCode(err error) string {
 	return ""
 }
 
-// sdkErrorText is an SDK error's text without the library's internal id, shortened.
-func sdkErrorText(err error) string {
+// sdkErrorText is an SDK error's text without the library's internal id, cleaned of the keys
+// the request was signed with (see serverText).
+func sdkErrorText(err error, keys token.Credentials) string {
 	var ge gerrors.ErrCode
 	if errors.As(err, &ge) {
-		return shorten(reGogapID.ReplaceAllString(ge.Error(), ""))
+		return serverText(reGogapID.ReplaceAllString(ge.Error(), ""), keys)
 	}
-	return shorten(err.Error())
+	return serverText(err.Error(), keys)
+}
+
+// serverText is text MNS (or whatever answered in its place) produced, shortened and without
+// the secret and token the request was signed with: an error answer may quote what was signed,
+// as mnsqueue's errors assume too.
+func serverText(s string, keys token.Credentials) string {
+	return shorten(redact.From(s, keys.AccessKeySecret, keys.SecurityToken))
 }
 
 func shorten(s string) string {

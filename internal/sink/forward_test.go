@@ -61,7 +61,7 @@ func newTestForward(t testing.TB, endpoint string, mod ...func(*ForwardConfig)) 
 // bodies.
 func drainQueue(t testing.TB, f *Forward, name string) []string {
 	t.Helper()
-	if err := f.prepare(context.Background()); err != nil {
+	if _, err := f.prepare(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	q := ali_mns.NewMNSQueue(name, f.client)
@@ -153,7 +153,7 @@ func TestForwardedBodiesArriveUnchangedOnTheTopicTaggedWithTheType(t *testing.T)
 	}))
 	t.Cleanup(endpoint.Close)
 	f := newTestForward(t, srv.URL())
-	if err := f.prepare(context.Background()); err != nil {
+	if _, err := f.prepare(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if err := ali_mns.NewMNSTopicManager(f.client).CreateSimpleTopic("receipts"); err != nil {
@@ -335,6 +335,34 @@ func TestNewForwardRefusesWhatCannotWork(t *testing.T) {
 	} {
 		if _, err := NewForward(cfg); err == nil {
 			t.Errorf("NewForward(%+v) accepted", cfg)
+		}
+	}
+}
+
+// An MNS (or a proxy) whose error answer quotes the request's secret and token, as a
+// signature error's string-to-sign would: the forward's error must not repeat them.
+func TestAForwardErrorNeverShowsTheKeys(t *testing.T) {
+	const stsToken = "sts-token-5be0c7a1"
+	quoting := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/xml")
+		w.WriteHeader(http.StatusForbidden)
+		fmt.Fprintf(w, `<?xml version="1.0" encoding="UTF-8"?><Error xmlns="http://mns.aliyuncs.com/doc/v1/">`+
+			`<Code>SignatureDoesNotMatch</Code><Message>signed with %s and %s</Message>`+
+			`<RequestId>5F0C</RequestId><HostId>%s</HostId></Error>`, userKeySecret, stsToken, r.Host)
+	}))
+	t.Cleanup(quoting.Close)
+	f := newTestForward(t, quoting.URL, func(c *ForwardConfig) {
+		c.Credentials = token.StaticSource(token.Credentials{AccessKeyID: userKeyID, AccessKeySecret: userKeySecret, SecurityToken: stsToken})
+		c.Linger = 10 * time.Millisecond
+	})
+	m := queued("m1", "SmsReport", fixture(t, "SmsReport"))
+	for name, h := range map[string]dispatch.HandlerFunc{"queue": f.Queue("fwd-{type}"), "topic": f.Topic("receipts")} {
+		err := h(context.Background(), m)
+		if err == nil {
+			t.Fatalf("%s: a 403 was taken as sent", name)
+		}
+		if s := err.Error(); strings.Contains(s, userKeySecret) || strings.Contains(s, stsToken) {
+			t.Errorf("%s: the error shows a key: %s", name, s)
 		}
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"os"
 	"strings"
 	"testing"
 
@@ -39,47 +38,6 @@ func TestRecordsAreWrittenWhateverTheLogLevel(t *testing.T) {
 			}
 			if !strings.Contains(logged, `"msg":"dead-lettered"`) || !strings.Contains(logged, `"message_id":"dead-1"`) {
 				t.Errorf("the dead letter's record is missing:\n%s", logged)
-			}
-		})
-	}
-}
-
-func TestARecordThatCannotBeWrittenKeepsTheMessage(t *testing.T) {
-	writers := map[string]func(t *testing.T) *slog.Logger{
-		"a writer that fails": func(*testing.T) *slog.Logger {
-			return slog.New(slog.NewJSONHandler(failingWriter{}, nil))
-		},
-		"a full device": func(t *testing.T) *slog.Logger {
-			f, err := os.OpenFile("/dev/full", os.O_WRONLY, 0)
-			if err != nil {
-				t.Skipf("no /dev/full here: %v", err)
-			}
-			t.Cleanup(func() { f.Close() })
-			return slog.New(slog.NewJSONHandler(f, &slog.HandlerOptions{Level: slog.LevelError}))
-		},
-	}
-	for name, mk := range writers {
-		t.Run("a handled message's record on "+name+" is retried", func(t *testing.T) {
-			logger := mk(t)
-			r, err := dispatch.NewRouter(dispatch.Options{Fallback: Log(logger), DeadLetter: DeadLetterLog(logger), MaxAttempts: 100})
-			if err != nil {
-				t.Fatal(err)
-			}
-			out, err := r.Dispatch(context.Background(), queued("m1", "SmsReport", fixture(t, "SmsReport")))
-			if out != dispatch.Retry || err == nil || !dispatch.IsUnavailable(err) {
-				t.Fatalf("Dispatch = %v, %v; want Retry with an Unavailable error", out, err)
-			}
-		})
-		t.Run("a dead letter's record on "+name+" keeps the original", func(t *testing.T) {
-			logger := mk(t)
-			r, err := dispatch.NewRouter(dispatch.Options{DeadLetter: DeadLetterLog(logger)})
-			if err != nil {
-				t.Fatal(err)
-			}
-			r.Handle("SmsReport", func(context.Context, *dispatch.Message) error { return dispatch.Permanent(errors.New("refused")) })
-			out, err := r.Dispatch(context.Background(), queued("m2", "SmsReport", fixture(t, "SmsReport")))
-			if out != dispatch.Retry || !errors.Is(err, dispatch.ErrDeadLetterFailed) {
-				t.Fatalf("Dispatch = %v, %v; want Retry with ErrDeadLetterFailed", out, err)
 			}
 		})
 	}

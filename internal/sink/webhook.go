@@ -125,6 +125,9 @@ func newTransport() *http.Transport {
 // String names the receiver without the secret or the URL's query.
 func (w *Webhook) String() string { return "webhook " + w.shown }
 
+// GoString is String, so %#v does not print the signing key and the URL's query.
+func (w *Webhook) GoString() string { return w.String() }
+
 // CloseIdleConnections closes the connections not in use.
 func (w *Webhook) CloseIdleConnections() { w.client.CloseIdleConnections() }
 

@@ -353,7 +353,7 @@ func TestTheSecretAndTheURLsQueryNeverAppearInErrors(t *testing.T) {
 			t.Errorf("an error shows a secret: %s", s)
 		}
 	}
-	if s := fmt.Sprintf("%v %+v %s", w, w, w); strings.Contains(s, testKey) || strings.Contains(s, "query-secret") {
+	if s := fmt.Sprintf("%v %+v %s %#v", w, w, w, w); strings.Contains(s, testKey) || strings.Contains(s, "query-secret") || strings.Contains(s, "key:") {
 		t.Errorf("the sink's textual form shows a secret: %s", s)
 	}
 }

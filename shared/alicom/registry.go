@@ -74,7 +74,8 @@ func lookup(messageType string) *entry {
 // Register makes T the payload of messageType: Parse and Decode decode bodies of that type
 // into a T (returned by value), Zero returns T's zero value, TypeOf maps a T back to
 // messageType, and when T implements Keyer, Key and ItemID use its Key method. Bodies are
-// decoded with encoding/json, so T's fields (or their types' UnmarshalJSON methods) decide
+// decoded with encoding/json/v2 and unmarshalOptions (member names match T's json names
+// exactly, unlike encoding/json), so T's fields (or their types' UnmarshalJSON methods) decide
 // what is accepted; the contract of this package is that json.Marshal of a registered payload
 // gives the normalized form (times RFC 3339 in +08:00, booleans as booleans, numbers as
 // numbers), so a T registered from outside should keep it too.

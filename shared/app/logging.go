@@ -11,7 +11,9 @@ import (
 // NewLogger returns the JSON logger every function writes with: one object per line, which
 // both platforms' log services index. Every line logged with an invocation's context carries
 // its request_id, whichever package logs it (the router, the sinks, the token cache), so one
-// query finds everything an invocation did.
+// query finds everything an invocation did. A router built with the logger writes its log
+// sink's records to w directly, beside the logger (see recordWriter), so w must be safe for
+// concurrent Writes, as an *os.File is.
 func NewLogger(w io.Writer, level slog.Level) *slog.Logger {
 	return slog.New(requestIDHandler{inner: slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}), w: w})
 }

@@ -166,3 +166,33 @@ func TestAQueueWhoseTokenIsRefusedReportsNoRequestAndATokenError(t *testing.T) {
 			q.Report, q.Err, e.srv.Stats().MNSRequests-before)
 	}
 }
+
+// dispatchNothing answers every message Handled without looking at it.
+type dispatchNothing struct{}
+
+func (dispatchNothing) Dispatch(context.Context, *dispatch.Message) (dispatch.Outcome, error) {
+	return dispatch.Handled, nil
+}
+
+func TestTheOldestAgeIsPerQueueAndTheEarliestEnqueueTime(t *testing.T) {
+	now := time.Date(2026, 11, 22, 2, 0, 0, 0, time.UTC)
+	a := newAgeTracker(dispatchNothing{})
+	for _, m := range []dispatch.Message{
+		{Source: "A", EnqueueTime: now.Add(-10 * time.Second)},
+		{Source: "A", EnqueueTime: now.Add(-30 * time.Second)},
+		{Source: "A", EnqueueTime: now.Add(-20 * time.Second)},
+		{Source: "A"}, // enqueue time unknown: no age
+		{Source: "B", EnqueueTime: now.Add(-5 * time.Second)},
+		{Source: "B", EnqueueTime: now.Add(time.Second)},
+		{Source: "D", EnqueueTime: now.Add(time.Second)}, // a clock ahead: never a negative age
+	} {
+		if out, err := a.Dispatch(context.Background(), &m); out != dispatch.Handled || err != nil {
+			t.Fatalf("Dispatch = %v, %v; want the next dispatcher's answer", out, err)
+		}
+	}
+	for queue, want := range map[string]int64{"A": 30_000, "B": 5_000, "C": 0, "D": 0} {
+		if got := a.oldestAgeMS(queue, now); got != want {
+			t.Errorf("oldestAgeMS(%s) = %d, want %d", queue, got, want)
+		}
+	}
+}

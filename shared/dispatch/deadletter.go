@@ -14,9 +14,10 @@ var ErrDeadLetterFailed = errors.New("dispatch: dead-letter failed")
 // fn is called with the message and the reason (next's error), and only when fn returns nil
 // is the answer DeadLettered. A fn that fails, panics, exits its goroutine or is still running
 // when ctx ends (it runs inside Timeout(0) and Recover, like a handler) keeps the message:
-// Retry with an error wrapping ErrDeadLetterFailed, fn's error and the reason. Place it
-// outside every policy that decides to dead-letter (Poison, Decode, the handler's Permanent
-// errors).
+// Retry with an error wrapping ErrDeadLetterFailed, fn's error and the reason; inside
+// Deduplicate a record abandoned that way holds the message like an abandoned handler (see
+// Timeout), and finishes it if it is written after all. Place it outside every policy that
+// decides to dead-letter (Poison, Decode, the handler's Permanent errors).
 func DeadLetter(fn DeadLetterFunc) Policy {
 	if fn == nil {
 		panic("dispatch: DeadLetter with a nil function")

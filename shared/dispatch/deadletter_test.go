@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"runtime"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -112,4 +113,37 @@ func TestDeadLetterRefusesANilFunction(t *testing.T) {
 		}
 	}()
 	DeadLetter(nil)
+}
+
+// Inside a Router a dead-letter record abandoned when the caller's context ended holds its
+// message like an abandoned handler does (see Timeout): it may still be written, and once it
+// is, the message is recorded, so its next delivery is a Duplicate rather than a second record.
+func TestADeadLetterRecordAbandonedInARouterSettlesItsMessageOnceWritten(t *testing.T) {
+	release := make(chan struct{})
+	var records atomic.Int32
+	r := mustRouter(t, Options{MaxAttempts: 1, DeadLetter: func(context.Context, *Message, error) error {
+		<-release // ignores its context, like a log store that hangs
+		records.Add(1)
+		return nil
+	}})
+	ctx, cancel := context.WithCancel(context.Background())
+	r.Handle("SmsReport", func(context.Context, *Message) error {
+		cancel() // the invocation ends while the record is being written
+		return Permanent(errDatabaseDown)
+	})
+	out, err := r.Dispatch(ctx, newMessage("m1", "SmsReport", smsReportJSON, 1))
+	if out != Retry || !errors.Is(err, ErrDeadLetterFailed) || !errors.Is(err, context.Canceled) {
+		t.Fatalf("with the record abandoned = %v, %v; want Retry with ErrDeadLetterFailed", out, err)
+	}
+	if r.Dedup().Remembers("m1") {
+		t.Fatal("the message counts as finished before its record was written")
+	}
+	close(release)
+	waitUntil(t, "the written record finishes the message", func() bool { return r.Dedup().Remembers("m1") })
+	if out, err := r.Dispatch(context.Background(), newMessage("m1", "SmsReport", smsReportJSON, 2)); out != Duplicate || err != nil {
+		t.Errorf("the next delivery = %v, %v; want Duplicate", out, err)
+	}
+	if n := records.Load(); n != 1 {
+		t.Errorf("%d records written, want 1", n)
+	}
 }

@@ -52,7 +52,8 @@ func (e dedupEntry) busy() bool { return e.holders > 0 }
 type DedupStats struct {
 	// Recognised counts deliveries answered Duplicate: ids this process had finished.
 	Recognised int64
-	// InFlight counts deliveries answered Retry with ErrInFlight.
+	// InFlight counts deliveries refused with ErrInFlight: answered Retry, or dead-lettered
+	// when one came at the attempt limit while an abandoned run of the id still went on.
 	InFlight int64
 	// Unrecognised counts first sightings of ids whose DequeueCount was above 1: redeliveries
 	// of messages this process never saw. Each was delivered before, to another instance or to

@@ -36,11 +36,8 @@ import (
 func Timeout(d time.Duration) Middleware {
 	return func(h HandlerFunc) HandlerFunc {
 		return func(ctx context.Context, m *Message) error {
-			if d > 0 {
-				var cancel context.CancelFunc
-				ctx, cancel = context.WithTimeoutCause(ctx, d, ErrHandlerTimeout)
-				defer cancel()
-			}
+			ctx, cancel := handlerContext(ctx, d)
+			defer cancel()
 			c := calls.Get().(*handlerCall)
 			c.ctx, c.h, c.m = ctx, h, m
 			go c.run()
@@ -60,6 +57,16 @@ func Timeout(d time.Duration) Middleware {
 			}
 		}
 	}
+}
+
+// handlerContext is the context of a handler given at most d (no bound of its own for d <= 0):
+// done after d with ErrHandlerTimeout as its cause, which is how Timeout's errors tell the
+// handler's deadline from the caller's.
+func handlerContext(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	if d <= 0 {
+		return ctx, func() {}
+	}
+	return context.WithTimeoutCause(ctx, d, ErrHandlerTimeout)
 }
 
 // handlerCall is one handler run on its own goroutine. Calls that end in time go back to the
@@ -165,11 +172,8 @@ func callerAbandons(ctx context.Context) bool { return ctx.Value(callerAbandonsK
 func inlineTimeout(d time.Duration) Middleware {
 	return func(h HandlerFunc) HandlerFunc {
 		return func(ctx context.Context, m *Message) error {
-			if d > 0 {
-				var cancel context.CancelFunc
-				ctx, cancel = context.WithTimeoutCause(ctx, d, ErrHandlerTimeout)
-				defer cancel()
-			}
+			ctx, cancel := handlerContext(ctx, d)
+			defer cancel()
 			return handlerResult{returned: true, handlerErr: h(ctx, m)}.err(ctx, d)
 		}
 	}

@@ -120,3 +120,22 @@ func TestTheDefaultScheduleIsAlicoms(t *testing.T) {
 		t.Errorf("defaults %+v", p.cfg)
 	}
 }
+
+func TestAPushWaitingForItsNextRetryEndsWithItsContext(t *testing.T) {
+	srv := httptest.NewServer(&alicomEndpoint{answers: []func(http.ResponseWriter){status(503)}})
+	defer srv.Close()
+	p := NewAlicomPusher(AlicomPushConfig{Schedule: []time.Duration{time.Hour}, Timeout: 5 * time.Second})
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	d, err := p.Push(ctx, srv.URL+"/alicom/SmsReport?token=t", json.RawMessage(`{}`))
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("Push returned after %v: want it to end with its context", took)
+	}
+	if err == nil || d.Acknowledged || len(d.Attempts) != 1 {
+		t.Errorf("delivery %+v, err %v: want one failed attempt and the context's error", d, err)
+	}
+	if got := p.Deliveries(); len(got) != 1 {
+		t.Errorf("%d deliveries recorded: want the unacknowledged one kept", len(got))
+	}
+}
