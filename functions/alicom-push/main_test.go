@@ -204,6 +204,62 @@ func TestLocallyThePushEndpointServesOnListen(t *testing.T) {
 	}
 }
 
+// startLocal runs the function on -listen with env and returns its address.
+func startLocal(t *testing.T, env []string) string {
+	t.Helper()
+	cmd := exec.Command(functionBinary(t), "-listen", "127.0.0.1:0")
+	cmd.Env = env
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	lines := bufio.NewScanner(stdout)
+	if !lines.Scan() {
+		t.Fatalf("no start line; stderr: %s", stderr.String())
+	}
+	addr, ok := strings.CutPrefix(lines.Text(), "Start Endpoint! Address: ")
+	if !ok {
+		t.Fatalf("start line %q", lines.Text())
+	}
+	go func() { // keep reading the access log, so the function never blocks on it
+		for lines.Scan() {
+		}
+	}()
+	return strings.TrimSuffix(addr, "/notifications")
+}
+
+// ALICOM_PUSH_MAX_BODY above the platform edge's default must reach the Alicom route: a batch
+// within it is the route's to judge (here a wrong token: 403 before the body is read), not the
+// edge's 413; one over it is 413.
+func TestAnAlicomBatchUpToALICOM_PUSH_MAX_BODYReachesTheRoute(t *testing.T) {
+	_, env := signer(t)
+	env = append(env, "ALICOM_PUSH_TOKEN=0123456789abcdef0123456789abcdef", "ALICOM_PUSH_MAX_BODY=3145728")
+	base := startLocal(t, env)
+	for _, tt := range []struct {
+		size int
+		want int
+	}{
+		{size: 2 << 20, want: http.StatusForbidden},
+		{size: 3<<20 + 1, want: http.StatusRequestEntityTooLarge},
+	} {
+		body := bytes.Repeat([]byte(" "), tt.size)
+		resp, err := http.Post(base+"/alicom/SmsReport?token=wrong-token-wrong-token-wrong-tok", "application/json", bytes.NewReader(body))
+		if err != nil {
+			t.Fatalf("%d bytes: %v", tt.size, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tt.want {
+			t.Errorf("%d bytes with a wrong token: status %d, want %d", tt.size, resp.StatusCode, tt.want)
+		}
+	}
+}
+
 func TestABadConfigurationIsOneJSONLineAndExitStatus2(t *testing.T) {
 	cmd := exec.Command(functionBinary(t))
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "MNS_CERT_URL_ALLOW" + "=https://user@mnstest.oss-cn-hangzhou.aliyuncs.com/"}

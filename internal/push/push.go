@@ -71,6 +71,20 @@ func ConfigFrom(s config.PushConfig) Config {
 	}
 }
 
+// MaxBodyBytes is the largest body either route accepts, with the defaults applied: what the
+// platform edge in front of the handler must let through. Each route refuses a larger body
+// itself, and the Alicom route refuses a wrong token before reading any.
+func (c Config) MaxBodyBytes() int64 {
+	alicom, mns := c.Alicom.MaxBodyBytes, c.MNS.MaxBodyBytes
+	if alicom <= 0 {
+		alicom = alicompush.DefaultMaxBodyBytes
+	}
+	if mns <= 0 {
+		mns = mnspush.DefaultMaxBodyBytes
+	}
+	return max(alicom, mns)
+}
+
 // Validate reports every field that holds an unusable value.
 func (c Config) Validate() error {
 	var errs []error

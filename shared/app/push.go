@@ -61,8 +61,9 @@ func MainHTTP(register func(r *dispatch.Router)) {
 		platform.StartFailed(ConfigFailure(err), opts)
 	}
 	platform.StartHTTP(h, platform.HTTPOptions{
-		Options: opts,
-		Timeout: PushRequestTimeout,
+		Options:      opts,
+		Timeout:      PushRequestTimeout,
+		MaxBodyBytes: push.ConfigFrom(cfg.Push).MaxBodyBytes(),
 		Banner: func(w io.Writer, addr string) {
 			// The topic push guide's endpoint prints the address to subscribe the same way.
 			fmt.Fprintf(w, "Start Endpoint! Address: http://%s/notifications\n", addr)
