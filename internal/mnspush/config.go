@@ -61,6 +61,9 @@ type Config struct {
 
 // Defaults of the zero Config fields that have one.
 const (
+	// BackoffRetryDeliveries is how often MNS delivers a topic push under BACKOFF_RETRY, the
+	// default strategy of a subscription: once and 3 retries, 10-20 s apart.
+	BackoffRetryDeliveries = 4
 	// DefaultMaxBodyBytes bounds a push body: an MNS message is at most 64 KiB, which JSON
 	// escaping can grow six-fold (\u0000), plus the notification envelope.
 	DefaultMaxBodyBytes = 512 << 10

@@ -2,10 +2,12 @@ package app
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/alicom-drain/alicom-drain/internal/drain"
 	"github.com/alicom-drain/alicom-drain/internal/logbuf"
+	"github.com/alicom-drain/alicom-drain/internal/mnspush"
 	"github.com/alicom-drain/alicom-drain/internal/platform"
 	"github.com/alicom-drain/alicom-drain/internal/queue"
 	"github.com/alicom-drain/alicom-drain/internal/sink"
@@ -194,5 +197,31 @@ func TestTheOldestAgeIsPerQueueAndTheEarliestEnqueueTime(t *testing.T) {
 		if got := a.oldestAgeMS(queue, now); got != want {
 			t.Errorf("oldestAgeMS(%s) = %d, want %d", queue, got, want)
 		}
+	}
+}
+
+// MNS delivers a topic push 4 times under its default strategy and says nothing of the count,
+// so the push router must dead-letter a message whose handler keeps failing on the 4th delivery
+// it sees, whatever DRAIN_MAX_ATTEMPTS says above that; otherwise MNS drops it unrecorded.
+func TestThePushRouterDeadLettersOnMNSsLastDelivery(t *testing.T) {
+	e := newEnv(t, "SmsReport")
+	cfg := e.config(map[string]string{"DRAIN_MAX_ATTEMPTS": "10"})
+	r, err := NewPushRouter(cfg, NewLogger(e.logs, slog.LevelInfo))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Handle("SmsReport", func(context.Context, *dispatch.Message) error { return errors.New("database down") })
+	body := base64.StdEncoding.EncodeToString([]byte(`{"phone_number":"13000000000","success":true,"biz_id":"1^0","err_code":"DELIVERED"}`))
+	var outs []dispatch.Outcome
+	for range mnspush.BackoffRetryDeliveries {
+		out, _ := r.Dispatch(context.Background(), &dispatch.Message{ID: "TOPIC-PUSH-1", Type: "SmsReport", Body: body})
+		outs = append(outs, out)
+	}
+	want := []dispatch.Outcome{dispatch.Retry, dispatch.Retry, dispatch.Retry, dispatch.DeadLettered}
+	if !slices.Equal(outs, want) {
+		t.Fatalf("outcomes %v, want %v", outs, want)
+	}
+	if !strings.Contains(e.logs.String(), `"dead-lettered"`) {
+		t.Errorf("no dead-letter record in the log:\n%s", e.logs.String())
 	}
 }

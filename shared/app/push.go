@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/alicom-drain/alicom-drain/internal/config"
+	"github.com/alicom-drain/alicom-drain/internal/mnspush"
 	"github.com/alicom-drain/alicom-drain/internal/platform"
 	"github.com/alicom-drain/alicom-drain/internal/push"
 	"github.com/alicom-drain/alicom-drain/internal/token"
@@ -80,8 +81,17 @@ func NewPushRouter(cfg config.Config, logger *slog.Logger) (*dispatch.Router, er
 // same credential source as the drain's (credentialSource).
 func newPushRouter(cfg config.Config, logger *slog.Logger, creds token.CredentialSource) (*dispatch.Router, error) {
 	cfg.HandlerTimeout = min(cfg.HandlerTimeout, PushHandlerTimeout)
+	cfg.MaxAttempts = pushMaxAttempts(cfg)
 	r, _, err := newSinkRouter(cfg, cfg.Sink, logger, creds)
 	return r, err
+}
+
+// pushMaxAttempts is the push router's poison threshold: DRAIN_MAX_ATTEMPTS, but no more than
+// MNS delivers a topic push under its default strategy. A topic push carries no delivery count,
+// so the router counts the deliveries it sees; a threshold past MNS's last delivery would never
+// be reached, and a message whose handler keeps failing would be dropped by MNS unrecorded.
+func pushMaxAttempts(cfg config.Config) int64 {
+	return min(cfg.MaxAttempts, mnspush.BackoffRetryDeliveries)
 }
 
 // NewPushHandler builds the push function's net/http.Handler around router: Alicom's HTTP batch
@@ -92,6 +102,6 @@ func NewPushHandler(cfg config.Config, router *dispatch.Router, logger *slog.Log
 	pc := push.ConfigFrom(cfg.Push)
 	pc.MNS.Logger = logger
 	pc.MNS.AccessLog = accessLog
-	pc.Alicom.MaxAttempts = cfg.MaxAttempts
+	pc.Alicom.MaxAttempts = pushMaxAttempts(cfg)
 	return push.New(pc, router, logger)
 }
